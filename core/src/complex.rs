@@ -1,0 +1,90 @@
+//! A small complex-number helper over (re, im) tensor pairs: burn tensors are real, and the
+//! S4-family kernels (S4D, LRU, S5) need complex arithmetic with gradients through both parts.
+
+use burn::tensor::Tensor;
+
+/// A complex tensor stored as two real tensors of one shape.
+#[derive(Debug, Clone)]
+pub struct ComplexTensor<const D: usize> {
+    pub re: Tensor<D>,
+    pub im: Tensor<D>,
+}
+
+impl<const D: usize> ComplexTensor<D> {
+    pub fn new(re: Tensor<D>, im: Tensor<D>) -> Self {
+        assert_eq!(re.dims(), im.dims(), "complex tensor: re and im shapes differ");
+        Self { re, im }
+    }
+
+    /// A purely real value.
+    pub fn from_real(re: Tensor<D>) -> Self {
+        let im = re.zeros_like();
+        Self { re, im }
+    }
+
+    pub fn dims(&self) -> [usize; D] {
+        self.re.dims()
+    }
+
+    pub fn add(self, o: Self) -> Self {
+        Self { re: self.re + o.re, im: self.im + o.im }
+    }
+
+    pub fn sub(self, o: Self) -> Self {
+        Self { re: self.re - o.re, im: self.im - o.im }
+    }
+
+    /// (a + ib)(c + id) = (ac − bd) + i(ad + bc)
+    pub fn mul(self, o: Self) -> Self {
+        let re = self.re.clone() * o.re.clone() - self.im.clone() * o.im.clone();
+        let im = self.re * o.im + self.im * o.re;
+        Self { re, im }
+    }
+
+    /// Multiply by a real tensor (broadcasting).
+    pub fn mul_real(self, r: Tensor<D>) -> Self {
+        Self { re: self.re * r.clone(), im: self.im * r }
+    }
+
+    pub fn mul_scalar(self, s: f64) -> Self {
+        Self { re: self.re.mul_scalar(s), im: self.im.mul_scalar(s) }
+    }
+
+    pub fn add_scalar(self, s: f64) -> Self {
+        Self { re: self.re.add_scalar(s), im: self.im }
+    }
+
+    pub fn conj(self) -> Self {
+        Self { re: self.re, im: self.im.neg() }
+    }
+
+    /// |z|²
+    pub fn norm_sqr(&self) -> Tensor<D> {
+        self.re.clone().powi_scalar(2) + self.im.clone().powi_scalar(2)
+    }
+
+    /// z / w = z · conj(w) / |w|²
+    pub fn div(self, o: Self) -> Self {
+        let n = o.norm_sqr();
+        let p = self.mul(o.conj());
+        Self { re: p.re / n.clone(), im: p.im / n }
+    }
+
+    /// e^{a+ib} = e^a (cos b + i sin b)
+    pub fn exp(self) -> Self {
+        let m = self.re.exp();
+        Self { re: m.clone() * self.im.clone().cos(), im: m * self.im.sin() }
+    }
+
+    pub fn sum_dim(self, dim: usize) -> Self {
+        Self { re: self.re.sum_dim(dim), im: self.im.sum_dim(dim) }
+    }
+
+    pub fn unsqueeze_dim<const D2: usize>(self, dim: usize) -> ComplexTensor<D2> {
+        ComplexTensor { re: self.re.unsqueeze_dim(dim), im: self.im.unsqueeze_dim(dim) }
+    }
+
+    pub fn narrow(self, dim: usize, start: usize, len: usize) -> Self {
+        Self { re: self.re.narrow(dim, start, len), im: self.im.narrow(dim, start, len) }
+    }
+}

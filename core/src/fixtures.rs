@@ -1,0 +1,80 @@
+//! Reading test fixtures: the fixture root and safetensors files as burn tensors.
+//!
+//! Tests find fixtures under `$SSM_FIXTURES` (default `../shared/fixtures`, relative to the
+//! workspace root). When the directory is missing — a user's clone without `shared/` — tests
+//! print why and skip.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use std::path::{Path, PathBuf};
+
+/// The fixture root: `$SSM_FIXTURES`, else `<workspace>/../shared/fixtures`.
+pub fn fixture_root() -> PathBuf {
+    if let Ok(p) = std::env::var("SSM_FIXTURES") {
+        return PathBuf::from(p);
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    ws.join("../shared/fixtures")
+}
+
+/// `root/rel` when it exists; otherwise prints a skip reason and returns `None`.
+pub fn fixture_or_skip(rel: &str) -> Option<PathBuf> {
+    let p = fixture_root().join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: fixture {} not found (set SSM_FIXTURES to the fixture root)", p.display());
+        None
+    }
+}
+
+/// A safetensors file held in memory.
+pub struct SafeFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl SafeFile {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+        Ok(Self { path: path.to_path_buf(), bytes })
+    }
+
+    fn st(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("validated in open")
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.st().names().into_iter().map(String::from).collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.st().tensor(name).is_ok()
+    }
+
+    /// Values as f64 with the shape.
+    pub fn values(&self, name: &str) -> Result<(Vec<f64>, Vec<usize>), String> {
+        let st = self.st();
+        let t = st.tensor(name).map_err(|e| format!("{}: tensor {name}: {e}", self.path.display()))?;
+        let data = t.data();
+        let v: Vec<f64> = match t.dtype() {
+            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+            Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            Dtype::I32 => data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            d => return Err(format!("{}: tensor {name}: unsupported dtype {d:?}", self.path.display())),
+        };
+        Ok((v, t.shape().to_vec()))
+    }
+
+    /// A tensor of rank `D` on `device` (f32, or f64 when `f64` is set).
+    pub fn tensor<const D: usize>(&self, name: &str, device: &Device, f64: bool) -> Result<Tensor<D>, String> {
+        let (v, shape) = self.values(name)?;
+        if shape.len() != D {
+            return Err(format!("{}: tensor {name} has shape {shape:?}, expected rank {D}", self.path.display()));
+        }
+        let data = if f64 { TensorData::new(v, shape) } else { TensorData::new(v.into_iter().map(|x| x as f32).collect::<Vec<_>>(), shape) };
+        Ok(Tensor::from_data(data, device))
+    }
+}
