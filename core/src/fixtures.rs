@@ -4,7 +4,7 @@
 //! workspace root). When the directory is missing — a user's clone without `shared/` — tests
 //! print why and skip.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::path::{Path, PathBuf};
 
@@ -74,7 +74,11 @@ impl SafeFile {
         if shape.len() != D {
             return Err(format!("{}: tensor {name} has shape {shape:?}, expected rank {D}", self.path.display()));
         }
-        let data = if f64 { TensorData::new(v, shape) } else { TensorData::new(v.into_iter().map(|x| x as f32).collect::<Vec<_>>(), shape) };
-        Ok(Tensor::from_data(data, device))
+        if f64 {
+            Ok(Tensor::from_data(TensorData::new(v, shape), (device, DType::F64)))
+        } else {
+            let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+            Ok(Tensor::from_data(TensorData::new(v, shape), (device, DType::F32)))
+        }
     }
 }
