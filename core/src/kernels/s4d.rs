@@ -19,7 +19,8 @@ pub fn s4d_kernel(log_dt: Tensor<1>, a: ComplexTensor<2>, c: ComplexTensor<2>, l
     let dta = a.clone().mul_real(dt);
     let c_prime = c.mul(dta.clone().exp().add_scalar(-1.0)).div(a);
     let device = dta.re.device();
-    let steps: Tensor<3> = Tensor::<1, Int>::arange(0..len as i64, &device).float().reshape([1, 1, len]);
+    let steps: Tensor<3> =
+        Tensor::<1, Int>::arange(0..len as i64, &device).float().cast(dta.re.dtype()).reshape([1, 1, len]);
     let powers = dta.unsqueeze_dim::<3>(2).mul_real(steps).exp(); // [H, N, L]
     let k = c_prime.unsqueeze_dim::<3>(2).mul(powers).sum_dim(1); // [H, 1, L]
     k.re.squeeze_dim::<2>(1).mul_scalar(2.0)
