@@ -1,1 +1,196 @@
-fn main() {}
+//! `ssm-kernels`: benchmark of the SSM kernel layer (and, until the model apps land, the demo).
+//!
+//! Times the selective scan (forward, forward + backward), the real and complex diagonal
+//! recurrences and the causal FFT convolution on burn-flex, beside the tensor-op reference
+//! path, and prints throughput as state updates per second.
+
+use burn::tensor::{Device, Distribution, Tensor};
+use clap::Parser;
+use ssm_core::kernels::{ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan};
+use ssm_core::{ComplexTensor, kernels};
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the SSM kernels (selective scan, linear recurrence, FFT convolution)")]
+struct Args {
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Channels (D).
+    #[arg(long, default_value_t = 512)]
+    dim: usize,
+    /// Sequence length (L).
+    #[arg(long, default_value_t = 1024)]
+    len: usize,
+    /// State size (N).
+    #[arg(long, default_value_t = 16)]
+    state: usize,
+    /// Length of the FFT-convolution benchmark.
+    #[arg(long, default_value_t = 4096)]
+    conv_len: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Small sizes, one repetition: a smoke run.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    t[t.len() / 2]
+}
+
+struct Row {
+    name: String,
+    shape: String,
+    secs: f64,
+    work: f64,
+    unit: &'static str,
+}
+
+fn rand3(s: [usize; 3], lo: f64, hi: f64, d: &Device) -> Tensor<3> {
+    Tensor::random(s, Distribution::Uniform(lo, hi), d)
+}
+
+fn scan_args(b: usize, d: usize, l: usize, n: usize, dev: &Device, grad: bool) -> ScanArgs {
+    let g = |t: Tensor<3>| if grad { t.require_grad() } else { t };
+    let u = g(rand3([b, d, l], -1.0, 1.0, dev));
+    let delta = g(rand3([b, d, l], -3.0, 0.0, dev));
+    let a: Tensor<2> = Tensor::random([d, n], Distribution::Uniform(-4.0, -0.5), dev);
+    let bm = g(rand3([b, n, l], -1.0, 1.0, dev));
+    let cm = g(rand3([b, n, l], -1.0, 1.0, dev));
+    let z = g(rand3([b, d, l], -1.0, 1.0, dev));
+    let dv: Tensor<1> = Tensor::random([d], Distribution::Uniform(-1.0, 1.0), dev);
+    let bias: Tensor<1> = Tensor::random([d], Distribution::Uniform(-1.0, 1.0), dev);
+    let a = if grad { a.require_grad() } else { a };
+    ScanArgs::new(u, delta, a, bm, cm).d(dv).z(z).delta_bias(bias).softplus(true)
+}
+
+/// Fresh leaves for another backward (burn consumes a graph's tape on backward).
+fn leaf<const D: usize>(t: &Tensor<D>) -> Tensor<D> {
+    t.clone().detach().require_grad()
+}
+
+fn fresh(x: &ScanArgs) -> ScanArgs {
+    let mut y = x.clone();
+    (y.u, y.delta, y.a, y.b, y.c) = (leaf(&x.u), leaf(&x.delta), leaf(&x.a), leaf(&x.b), leaf(&x.c));
+    y.z = x.z.as_ref().map(leaf);
+    y
+}
+
+fn main() {
+    let mut args = Args::parse();
+    if args.quick {
+        (args.batch, args.dim, args.len, args.state, args.conv_len, args.reps) = (2, 64, 256, 16, 512, 1);
+    }
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().expect("thread pool");
+    }
+    let dev = Device::flex();
+    let adev = Device::flex().autodiff();
+    assert!(kernels::has_kernels(&dev));
+    let (b, d, l, n) = (args.batch, args.dim, args.len, args.state);
+    let updates = (b * d * l * n) as f64;
+    let shape = format!("B={b} D={d} L={l} N={n}");
+    let mut rows = Vec::new();
+    let reps = args.reps;
+
+    eprintln!("selective scan forward …");
+    let x = scan_args(b, d, l, n, &dev, false);
+    let secs = median_secs(reps, || drop(selective_scan(x.clone())));
+    rows.push(Row { name: "selective_scan fwd".into(), shape: shape.clone(), secs, work: updates, unit: "state-updates/s" });
+
+    eprintln!("selective scan forward+backward …");
+    let xa = scan_args(b, d, l, n, &adev, true);
+    let w = rand3([b, d, l], -1.0, 1.0, &adev);
+    let secs = median_secs(reps, || {
+        let o = selective_scan(fresh(&xa));
+        drop((o.y * w.clone()).sum().backward());
+    });
+    rows.push(Row { name: "selective_scan fwd+bwd".into(), shape: shape.clone(), secs, work: updates, unit: "state-updates/s" });
+
+    // Kernel vs the tensor-op reference at a size the reference can hold in memory.
+    let (rb, rd, rl) = (2.min(b), 64.min(d), 256.min(l));
+    let small = scan_args(rb, rd, rl, n, &dev, false);
+    let rshape = format!("B={rb} D={rd} L={rl} N={n}");
+    let rupd = (rb * rd * rl * n) as f64;
+    let secs = median_secs(reps, || drop(selective_scan(small.clone())));
+    rows.push(Row { name: "selective_scan fwd (kernel)".into(), shape: rshape.clone(), secs, work: rupd, unit: "state-updates/s" });
+    let secs = median_secs(reps, || drop(reference::selective_scan(small.clone())));
+    rows.push(Row { name: "selective_scan fwd (reference)".into(), shape: rshape, secs, work: rupd, unit: "state-updates/s" });
+
+    eprintln!("linear recurrence …");
+    let c = d * n;
+    let rshape = format!("B={b} L={l} C={c}");
+    let a = rand3([b, l, c], -1.0, 1.0, &dev);
+    let xb = rand3([b, l, c], -1.0, 1.0, &dev);
+    let secs = median_secs(reps, || drop(linear_recurrence(a.clone(), xb.clone(), None, false)));
+    rows.push(Row { name: "linear_recurrence fwd".into(), shape: rshape.clone(), secs, work: updates, unit: "state-updates/s" });
+    let aa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
+    let xa2 = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
+    let secs = median_secs(reps, || drop(linear_recurrence(leaf(&aa), leaf(&xa2), None, false).sum().backward()));
+    rows.push(Row { name: "linear_recurrence fwd+bwd".into(), shape: rshape.clone(), secs, work: updates, unit: "state-updates/s" });
+    let ca = ComplexTensor::new(a.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
+    let cb = ComplexTensor::new(xb.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
+    let secs = median_secs(reps, || drop(linear_recurrence_complex(ca.clone(), cb.clone(), None, false)));
+    rows.push(Row { name: "linear_recurrence_complex fwd".into(), shape: rshape, secs, work: updates, unit: "state-updates/s" });
+
+    eprintln!("FFT convolution …");
+    let cl = args.conv_len;
+    let u = rand3([b, d, cl], -1.0, 1.0, &dev);
+    let k: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), &dev);
+    let cshape = format!("B={b} H={d} L={cl}");
+    let samples = (b * d * cl) as f64;
+    let secs = median_secs(reps, || drop(causal_conv(u.clone(), k.clone())));
+    rows.push(Row { name: "causal_conv fwd (kernel)".into(), shape: cshape.clone(), secs, work: samples, unit: "samples/s" });
+    let secs = median_secs(reps, || drop(reference::causal_conv(kernels::ConvArgs { u: u.clone(), k: k.clone() })));
+    rows.push(Row { name: "causal_conv fwd (burn-signal ref)".into(), shape: cshape.clone(), secs, work: samples, unit: "samples/s" });
+    let ua = rand3([b, d, cl], -1.0, 1.0, &adev).require_grad();
+    let ka: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), &adev).require_grad();
+    let secs = median_secs(reps, || drop(causal_conv(leaf(&ua), leaf(&ka)).sum().backward()));
+    rows.push(Row { name: "causal_conv fwd+bwd".into(), shape: cshape, secs, work: samples, unit: "samples/s" });
+
+    println!("threads: {}", rayon::current_num_threads());
+    println!("{:<34} {:<24} {:>10} {:>12}  unit", "op", "shape", "ms", "G/s");
+    for r in &rows {
+        println!("{:<34} {:<24} {:>10.2} {:>12.3}  {}", r.name, r.shape, r.secs * 1e3, r.work / r.secs / 1e9, r.unit);
+    }
+    let ratio = |a: &str, b: &str| {
+        let f = |n: &str| rows.iter().find(|r| r.name == n).map(|r| r.secs).unwrap();
+        f(b) / f(a)
+    };
+    println!(
+        "kernel / reference speed-up: selective scan {:.1}x, causal conv {:.1}x",
+        ratio("selective_scan fwd (kernel)", "selective_scan fwd (reference)"),
+        ratio("causal_conv fwd (kernel)", "causal_conv fwd (burn-signal ref)")
+    );
+    if let Some(path) = args.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({"op": r.name, "shape": r.shape, "seconds": r.secs, "per_second": r.work / r.secs, "unit": r.unit}))
+            .collect();
+        let text = serde_json::to_string_pretty(&serde_json::json!({"threads": rayon::current_num_threads(), "results": v})).unwrap();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
