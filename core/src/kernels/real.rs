@@ -95,7 +95,11 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to the nearest integer
     let xc = x.clamp(-87.0, 88.0);
-    let k = (xc * LOG2E + ROUND) - ROUND;
+    // Round to nearest by the 1.5·2^23 trick: the sum's low mantissa bits hold k itself, which
+    // gives the exponent without a (non-vectorising, saturating) float-to-int conversion.
+    let shifted = xc * LOG2E + ROUND;
+    let k = shifted - ROUND;
+    let ki = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - k * LN2_HI - k * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -104,7 +108,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     p = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((k as i32 + 127) << 23) as u32);
+    let scale = f32::from_bits(((ki + 127) << 23) as u32);
     let v = p * scale;
     // Below -87 the true value is < 1.7e-38: flush to zero (a select, still vectorised).
     if x < -87.0 { 0.0 } else { v }

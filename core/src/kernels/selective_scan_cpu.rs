@@ -123,21 +123,50 @@ fn row_forward<T: Real>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+/// Everything one output row needs: Δ (bias, softplus), the scan, the silu(z) gate.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_forward_avx2<T: Real>(
+fn row_full<T: Real>(
+    x: &ScanInputs<'_, T>,
+    delta: &[T],
+    bias: T,
     u: &[T],
-    dt: &[T],
     a: &[T],
     bt: &[T],
     ct: &[T],
     d_skip: T,
+    z: Option<&[T]>,
+    dt: &mut [T],
     h: &mut [T],
     y: &mut [T],
-    hist: Option<(&mut [T], &mut [T])>,
 ) {
-    row_forward(u, dt, a, bt, ct, d_skip, h, y, hist)
+    row_delta(delta, bias, x.softplus, dt);
+    row_forward(u, dt, a, bt, ct, d_skip, h, y, None);
+    if let Some(z) = z {
+        for (yv, &zv) in y.iter_mut().zip(z) {
+            *yv *= silu(zv);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn row_full_avx2<T: Real>(
+    x: &ScanInputs<'_, T>,
+    delta: &[T],
+    bias: T,
+    u: &[T],
+    a: &[T],
+    bt: &[T],
+    ct: &[T],
+    d_skip: T,
+    z: Option<&[T]>,
+    dt: &mut [T],
+    h: &mut [T],
+    y: &mut [T],
+) {
+    row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
 }
 
 fn has_avx2() -> bool {
@@ -149,29 +178,6 @@ fn has_avx2() -> bool {
     {
         false
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row_forward_dispatch<T: Real>(
-    avx2: bool,
-    u: &[T],
-    dt: &[T],
-    a: &[T],
-    bt: &[T],
-    ct: &[T],
-    d_skip: T,
-    h: &mut [T],
-    y: &mut [T],
-    hist: Option<(&mut [T], &mut [T])>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
-        unsafe { row_forward_avx2(u, dt, a, bt, ct, d_skip, h, y, hist) };
-        return;
-    }
-    let _ = avx2;
-    row_forward(u, dt, a, bt, ct, d_skip, h, y, hist)
 }
 
 /// Forward selective scan. Returns `(out [B,D,L], last_state [B,D,N])`.
@@ -190,28 +196,22 @@ pub fn forward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims) -> (Vec<T>, Vec<T>) 
                 let g = s.group_of(di);
                 let bias = x.delta_bias.map_or(T::ZERO, |v| v[di]);
                 let r = row * l..(row + 1) * l;
-                row_delta(&x.delta[r.clone()], bias, x.softplus, dt);
                 if let Some(h0) = x.h0 {
                     h.copy_from_slice(&h0[row * n..(row + 1) * n]);
                 }
                 let bc = (bi * s.groups + g) * l * n..(bi * s.groups + g + 1) * l * n;
-                row_forward_dispatch(
-                    avx2,
-                    &x.u[r.clone()],
-                    dt,
-                    &x.a[di * n..(di + 1) * n],
-                    &x.b[bc.clone()],
-                    &x.c[bc],
-                    x.d.map_or(T::ZERO, |v| v[di]),
-                    h,
-                    y_row,
-                    None,
-                );
-                if let Some(z) = x.z {
-                    for (yv, &zv) in y_row.iter_mut().zip(&z[r]) {
-                        *yv *= silu(zv);
-                    }
+                let (delta, u) = (&x.delta[r.clone()], &x.u[r.clone()]);
+                let (a, bt, ct) = (&x.a[di * n..(di + 1) * n], &x.b[bc.clone()], &x.c[bc]);
+                let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
+                let z = x.z.map(|z| &z[r]);
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
+                    unsafe { row_full_avx2(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) };
+                    return;
                 }
+                let _ = avx2;
+                row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row);
             },
         );
     (y, last)
@@ -279,16 +279,26 @@ fn row_backward<T: Real>(
         let mut acc_u = [T::ZERO; LANES];
         let mut k = 0;
         while k < full {
+            let w = k..k + LANES;
+            let ghv: &mut [T; LANES] = (&mut gh[w.clone()]).try_into().unwrap();
+            let gcv: &mut [T; LANES] = (&mut gc_t[w.clone()]).try_into().unwrap();
+            let gbv: &mut [T; LANES] = (&mut gb_t[w.clone()]).try_into().unwrap();
+            let gav: &mut [T; LANES] = (&mut ga[w.clone()]).try_into().unwrap();
+            let cv: &[T; LANES] = c_t[w.clone()].try_into().unwrap();
+            let bv: &[T; LANES] = b_t[w.clone()].try_into().unwrap();
+            let hv: &[T; LANES] = h_t[w.clone()].try_into().unwrap();
+            let dav: &[T; LANES] = da_t[w.clone()].try_into().unwrap();
+            let pv: &[T; LANES] = prev[w.clone()].try_into().unwrap();
+            let av: &[T; LANES] = a[w].try_into().unwrap();
             for j in 0..LANES {
-                let i = k + j;
-                let ghi = gh[i] + g * c_t[i];
-                gc_t[i] += g * h_t[i];
-                let dhp = ghi * prev[i] * da_t[i];
-                acc_dt[j] += dhp * a[i] + ghi * b_t[i] * ut;
-                ga[i] += dhp * dtt;
-                gb_t[i] += ghi * du;
-                acc_u[j] += ghi * b_t[i];
-                gh[i] = ghi * da_t[i];
+                let ghi = ghv[j] + g * cv[j];
+                gcv[j] += g * hv[j];
+                let dhp = ghi * pv[j] * dav[j];
+                acc_dt[j] += dhp * av[j] + ghi * bv[j] * ut;
+                gav[j] += dhp * dtt;
+                gbv[j] += ghi * du;
+                acc_u[j] += ghi * bv[j];
+                ghv[j] = ghi * dav[j];
             }
             k += LANES;
         }
@@ -310,6 +320,35 @@ fn row_backward<T: Real>(
         gdt[t] = sdt;
         gu[t] += su * dtt;
     }
+}
+
+/// The reverse walk kept out of line: inlined into the large task body it compiles worse.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn row_backward_outlined<T: Real>(
+    u: &[T],
+    dt: &[T],
+    a: &[T],
+    bt: &[T],
+    ct: &[T],
+    h0: &[T],
+    hs: &[T],
+    das: &[T],
+    gy: &[T],
+    gh: &mut [T],
+    gu: &mut [T],
+    gdt: &mut [T],
+    ga: &mut [T],
+    gb: &mut [T],
+    gc: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports avx2 and fma.
+        unsafe { row_backward_avx2(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc) };
+        return;
+    }
+    row_backward(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -377,90 +416,15 @@ pub fn backward<T: Real>(
     }
 
     // Each task returns its partial gB/gC for its (batch, group) and per-row gA, gD, gbias.
-    type Part<T> = (usize, usize, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
     let parts: Vec<Part<T>> = tasks
         .into_par_iter()
         .map(|task| {
-            let rows = task.gh0.len() / n.max(1);
-            let g = s.group_of(task.d0);
-            let bc = (task.bi * groups + g) * l * n..(task.bi * groups + g + 1) * l * n;
-            let (bt, ct) = (&x.b[bc.clone()], &x.c[bc]);
-            let mut gb = vec![T::ZERO; l * n];
-            let mut gc = vec![T::ZERO; l * n];
-            let mut ga = vec![T::ZERO; rows * n];
-            let mut gd = vec![T::ZERO; rows];
-            let mut gbias = vec![T::ZERO; rows];
-            let mut hs = vec![T::ZERO; l * n];
-            let mut das = vec![T::ZERO; l * n];
-            let mut dt = vec![T::ZERO; l];
-            let mut ypre = vec![T::ZERO; l];
-            let mut gyv = vec![T::ZERO; l];
-            let mut gdt = vec![T::ZERO; l];
-            let zero_h = vec![T::ZERO; n];
-            for r in 0..rows {
-                let di = task.d0 + r;
-                let row = task.bi * dim + di;
-                let span = row * l..(row + 1) * l;
-                let u = &x.u[span.clone()];
-                let a = &x.a[di * n..(di + 1) * n];
-                let bias = x.delta_bias.map_or(T::ZERO, |v| v[di]);
-                let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
-                let h0 = x.h0.map_or(&zero_h[..], |h| &h[row * n..(row + 1) * n]);
-                row_delta(&x.delta[span.clone()], bias, x.softplus, &mut dt);
-                // Recompute this row's states (scratch of L·N values).
-                let mut h = h0.to_vec();
-                row_forward_dispatch(avx2, u, &dt, a, bt, ct, d_skip, &mut h, &mut ypre, Some((&mut hs, &mut das)));
-                // Gate: out = y · silu(z).
-                let dyr = &dy[span.clone()];
-                match x.z {
-                    Some(z) => {
-                        let zr = &z[span.clone()];
-                        let gzr = &mut task.gz[r * l..(r + 1) * l];
-                        for t in 0..l {
-                            let sg = zr[t].sigmoid();
-                            let sl = zr[t] * sg;
-                            gyv[t] = dyr[t] * sl;
-                            gzr[t] = dyr[t] * ypre[t] * sg * (T::ONE + zr[t] * (T::ONE - sg));
-                        }
-                    }
-                    None => gyv.copy_from_slice(dyr),
-                }
-                let gur = &mut task.gu[r * l..(r + 1) * l];
-                let mut gdsum = T::ZERO;
-                for t in 0..l {
-                    gdsum += gyv[t] * u[t];
-                    gur[t] = gyv[t] * d_skip;
-                }
-                gd[r] = gdsum;
-                let gh = &mut task.gh0[r * n..(r + 1) * n];
-                match dlast {
-                    Some(dl) => gh.copy_from_slice(&dl[row * n..(row + 1) * n]),
-                    None => gh.fill(T::ZERO),
-                }
-                let gar = &mut ga[r * n..(r + 1) * n];
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: avx2 and fma are present (checked by `has_avx2`).
-                    unsafe {
-                        row_backward_avx2(u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc)
-                    };
-                } else {
-                    row_backward(u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc);
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                row_backward(u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc);
-                // Through softplus: dΔ/d(delta) = sigmoid(delta + bias).
-                let dlr = &x.delta[span];
-                let gdr = &mut task.gdelta[r * l..(r + 1) * l];
-                let mut gbs = T::ZERO;
-                for t in 0..l {
-                    let gv = if x.softplus { gdt[t] * (dlr[t] + bias).sigmoid() } else { gdt[t] };
-                    gdr[t] = gv;
-                    gbs += gv;
-                }
-                gbias[r] = gbs;
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
+                return unsafe { backward_task_avx2(x, s, dy, dlast, task) };
             }
-            (task.bi, task.d0, gb, gc, ga, gd, gbias)
+            backward_task(x, s, dy, dlast, task)
         })
         .collect();
 
@@ -487,6 +451,90 @@ pub fn backward<T: Real>(
         }
     }
     ScanGrads { u: gu, delta: gdelta, a: g_a, b: g_b, c: g_c, d: g_d, z: gz, delta_bias: g_bias, h0: gh0 }
+}
+
+type Part<T> = (usize, usize, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
+
+/// The backward pass of one task (a run of rows of one batch element).
+#[inline(always)]
+fn backward_task<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T> {
+    let (dim, l, n, groups) = (s.dim, s.len, s.state, s.groups);
+    let rows = task.gh0.len() / n.max(1);
+    let g = s.group_of(task.d0);
+    let bc = (task.bi * groups + g) * l * n..(task.bi * groups + g + 1) * l * n;
+    let (bt, ct) = (&x.b[bc.clone()], &x.c[bc]);
+    let mut gb = vec![T::ZERO; l * n];
+    let mut gc = vec![T::ZERO; l * n];
+    let mut ga = vec![T::ZERO; rows * n];
+    let mut gd = vec![T::ZERO; rows];
+    let mut gbias = vec![T::ZERO; rows];
+    let mut hs = vec![T::ZERO; l * n];
+    let mut das = vec![T::ZERO; l * n];
+    let mut dt = vec![T::ZERO; l];
+    let mut ypre = vec![T::ZERO; l];
+    let mut gyv = vec![T::ZERO; l];
+    let mut gdt = vec![T::ZERO; l];
+    let zero_h = vec![T::ZERO; n];
+    for r in 0..rows {
+        let di = task.d0 + r;
+        let row = task.bi * dim + di;
+        let span = row * l..(row + 1) * l;
+        let u = &x.u[span.clone()];
+        let a = &x.a[di * n..(di + 1) * n];
+        let bias = x.delta_bias.map_or(T::ZERO, |v| v[di]);
+        let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
+        let h0 = x.h0.map_or(&zero_h[..], |h| &h[row * n..(row + 1) * n]);
+        row_delta(&x.delta[span.clone()], bias, x.softplus, &mut dt);
+        // Recompute this row's states (scratch of L·N values).
+        let mut h = h0.to_vec();
+        row_forward(u, &dt, a, bt, ct, d_skip, &mut h, &mut ypre, Some((&mut hs, &mut das)));
+        // Gate: out = y · silu(z).
+        let dyr = &dy[span.clone()];
+        match x.z {
+            Some(z) => {
+                let zr = &z[span.clone()];
+                let gzr = &mut task.gz[r * l..(r + 1) * l];
+                for t in 0..l {
+                    let sg = zr[t].sigmoid();
+                    let sl = zr[t] * sg;
+                    gyv[t] = dyr[t] * sl;
+                    gzr[t] = dyr[t] * ypre[t] * sg * (T::ONE + zr[t] * (T::ONE - sg));
+                }
+            }
+            None => gyv.copy_from_slice(dyr),
+        }
+        let gur = &mut task.gu[r * l..(r + 1) * l];
+        let mut gdsum = T::ZERO;
+        for t in 0..l {
+            gdsum += gyv[t] * u[t];
+            gur[t] = gyv[t] * d_skip;
+        }
+        gd[r] = gdsum;
+        let gh = &mut task.gh0[r * n..(r + 1) * n];
+        match dlast {
+            Some(dl) => gh.copy_from_slice(&dl[row * n..(row + 1) * n]),
+            None => gh.fill(T::ZERO),
+        }
+        let gar = &mut ga[r * n..(r + 1) * n];
+        row_backward_outlined(u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc);
+        // Through softplus: dΔ/d(delta) = sigmoid(delta + bias).
+        let dlr = &x.delta[span];
+        let gdr = &mut task.gdelta[r * l..(r + 1) * l];
+        let mut gbs = T::ZERO;
+        for t in 0..l {
+            let gv = if x.softplus { gdt[t] * (dlr[t] + bias).sigmoid() } else { gdt[t] };
+            gdr[t] = gv;
+            gbs += gv;
+        }
+        gbias[r] = gbs;
+    }
+    (task.bi, task.d0, gb, gc, ga, gd, gbias)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn backward_task_avx2<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T> {
+    backward_task(x, s, dy, dlast, task)
 }
 
 /// `[.., X, Y]` → `[.., Y, X]` for a contiguous buffer of `outer` matrices.
