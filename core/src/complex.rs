@@ -2,6 +2,7 @@
 //! S4-family kernels (S4D, LRU, S5) need complex arithmetic with gradients through both parts.
 
 use burn::tensor::Tensor;
+use std::ops::{Add, Div, Mul, Sub};
 
 /// A complex tensor stored as two real tensors of one shape.
 #[derive(Debug, Clone)]
@@ -26,21 +27,6 @@ impl<const D: usize> ComplexTensor<D> {
         self.re.dims()
     }
 
-    pub fn add(self, o: Self) -> Self {
-        Self { re: self.re + o.re, im: self.im + o.im }
-    }
-
-    pub fn sub(self, o: Self) -> Self {
-        Self { re: self.re - o.re, im: self.im - o.im }
-    }
-
-    /// (a + ib)(c + id) = (ac − bd) + i(ad + bc)
-    pub fn mul(self, o: Self) -> Self {
-        let re = self.re.clone() * o.re.clone() - self.im.clone() * o.im.clone();
-        let im = self.re * o.im + self.im * o.re;
-        Self { re, im }
-    }
-
     /// Multiply by a real tensor (broadcasting).
     pub fn mul_real(self, r: Tensor<D>) -> Self {
         Self { re: self.re * r.clone(), im: self.im * r }
@@ -63,13 +49,6 @@ impl<const D: usize> ComplexTensor<D> {
         self.re.clone().powi_scalar(2) + self.im.clone().powi_scalar(2)
     }
 
-    /// z / w = z · conj(w) / |w|²
-    pub fn div(self, o: Self) -> Self {
-        let n = o.norm_sqr();
-        let p = self.mul(o.conj());
-        Self { re: p.re / n.clone(), im: p.im / n }
-    }
-
     /// e^{a+ib} = e^a (cos b + i sin b)
     pub fn exp(self) -> Self {
         let m = self.re.exp();
@@ -86,5 +65,39 @@ impl<const D: usize> ComplexTensor<D> {
 
     pub fn narrow(self, dim: usize, start: usize, len: usize) -> Self {
         Self { re: self.re.narrow(dim, start, len), im: self.im.narrow(dim, start, len) }
+    }
+}
+
+impl<const D: usize> Add for ComplexTensor<D> {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self { re: self.re + o.re, im: self.im + o.im }
+    }
+}
+
+impl<const D: usize> Sub for ComplexTensor<D> {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        Self { re: self.re - o.re, im: self.im - o.im }
+    }
+}
+
+/// (a + ib)(c + id) = (ac − bd) + i(ad + bc)
+impl<const D: usize> Mul for ComplexTensor<D> {
+    type Output = Self;
+    fn mul(self, o: Self) -> Self {
+        let re = self.re.clone() * o.re.clone() - self.im.clone() * o.im.clone();
+        let im = self.re * o.im + self.im * o.re;
+        Self { re, im }
+    }
+}
+
+/// z / w = z · conj(w) / |w|²
+impl<const D: usize> Div for ComplexTensor<D> {
+    type Output = Self;
+    fn div(self, o: Self) -> Self {
+        let n = o.norm_sqr();
+        let p = self * o.conj();
+        Self { re: p.re / n.clone(), im: p.im / n }
     }
 }

@@ -10,4 +10,6 @@ pub mod fixtures;
 pub mod kernels;
 
 pub use complex::ComplexTensor;
-pub use kernels::{ConvArgs, ScanArgs, ScanOutput, causal_conv, linear_recurrence, linear_recurrence_complex, selective_scan};
+pub use kernels::{
+    ConvArgs, ScanArgs, ScanOutput, causal_conv, linear_recurrence, linear_recurrence_complex, selective_scan,
+};

@@ -36,9 +36,30 @@ fn real_recurrence_gradients_match_finite_differences() {
             let mut r = rng(1);
             let what = format!("shape {si} reverse {reverse}");
             let f = |a: Tensor<3>, x: Tensor<3>, h: Tensor<2>| dot(linear_recurrence(a, x, Some(h), reverse), &pw);
-            check_fd(&format!("{what} a"), &pa, &a.grad(&grads).unwrap(), &|t| f(t, px.clone(), ph.clone()), &mut r, 10);
-            check_fd(&format!("{what} b"), &px, &x.grad(&grads).unwrap(), &|t| f(pa.clone(), t, ph.clone()), &mut r, 10);
-            check_fd(&format!("{what} h0"), &ph, &h0.grad(&grads).unwrap(), &|t| f(pa.clone(), px.clone(), t), &mut r, 10);
+            check_fd(
+                &format!("{what} a"),
+                &pa,
+                &a.grad(&grads).unwrap(),
+                &|t| f(t, px.clone(), ph.clone()),
+                &mut r,
+                10,
+            );
+            check_fd(
+                &format!("{what} b"),
+                &px,
+                &x.grad(&grads).unwrap(),
+                &|t| f(pa.clone(), t, ph.clone()),
+                &mut r,
+                10,
+            );
+            check_fd(
+                &format!("{what} h0"),
+                &ph,
+                &h0.grad(&grads).unwrap(),
+                &|t| f(pa.clone(), px.clone(), t),
+                &mut r,
+                10,
+            );
         }
     }
 }
@@ -65,7 +86,9 @@ fn complex_recurrence_gradients_match_finite_differences() {
                 Some(ComplexTensor::new(h[0].clone(), h[1].clone())),
                 reverse,
             );
-            let grads = ((out.re * v[4].clone().inner().autodiff()).sum() + (out.im * v[5].clone().inner().autodiff()).sum()).backward();
+            let grads = ((out.re * v[4].clone().inner().autodiff()).sum()
+                + (out.im * v[5].clone().inner().autodiff()).sum())
+            .backward();
             let (pv, ph) = make(&dev);
             let f = |v: &[Tensor<3>], h: &[Tensor<2>]| {
                 let o = linear_recurrence_complex(
@@ -83,7 +106,14 @@ fn complex_recurrence_gradients_match_finite_differences() {
                     v2[i] = t;
                     f(&v2, &ph)
                 };
-                check_fd(&format!("shape {si} rev {reverse} input {i}"), &pv[i], &v[i].grad(&grads).unwrap(), &func, &mut r, 8);
+                check_fd(
+                    &format!("shape {si} rev {reverse} input {i}"),
+                    &pv[i],
+                    &v[i].grad(&grads).unwrap(),
+                    &func,
+                    &mut r,
+                    8,
+                );
             }
             for i in 0..2 {
                 let func = |t: Tensor<2>| {
@@ -91,7 +121,14 @@ fn complex_recurrence_gradients_match_finite_differences() {
                     h2[i] = t;
                     f(&pv, &h2)
                 };
-                check_fd(&format!("shape {si} rev {reverse} h0 {i}"), &ph[i], &h[i].grad(&grads).unwrap(), &func, &mut r, 8);
+                check_fd(
+                    &format!("shape {si} rev {reverse} h0 {i}"),
+                    &ph[i],
+                    &h[i].grad(&grads).unwrap(),
+                    &func,
+                    &mut r,
+                    8,
+                );
             }
         }
     }
@@ -126,7 +163,11 @@ fn recurrences_match_reference_and_step_form() {
                 for t in 0..l {
                     let at = |v: &Tensor<3>| v.clone().narrow(1, t, 1).squeeze_dim::<2>(1);
                     h = linear_recurrence_step(h, at(&a), at(&x));
-                    hc = linear_recurrence_complex_step(hc, ComplexTensor::new(at(&a), at(&ai)), ComplexTensor::new(at(&x), at(&xi)));
+                    hc = linear_recurrence_complex_step(
+                        hc,
+                        ComplexTensor::new(at(&a), at(&ai)),
+                        ComplexTensor::new(at(&x), at(&xi)),
+                    );
                     hs.push(h.clone().unsqueeze_dim::<3>(1));
                     hcs.push(hc.re.clone().unsqueeze_dim::<3>(1));
                 }
@@ -157,10 +198,16 @@ fn direct_conv(u: &[f64], k: &[f64], [b, h, l]: [usize; 3], lk: usize) -> Vec<f6
 #[test]
 fn causal_conv_matches_direct_reference_and_fd() {
     let (adev, dev) = (Device::flex().autodiff(), Device::flex());
-    for (si, &([b, h, l], lk)) in [([2, 3, 10], 10), ([1, 1, 1], 1), ([2, 4, 33], 7), ([1, 2, 100], 100)].iter().enumerate() {
+    for (si, &([b, h, l], lk)) in
+        [([2, 3, 10], 10), ([1, 1, 1], 1), ([2, 4, 33], 7), ([1, 2, 100], 100)].iter().enumerate()
+    {
         let make = |d: &Device| {
             let mut r = rng(60 + si as u64);
-            (rand_t(&mut r, [b, h, l], -1.0, 1.0, d), rand_t(&mut r, [h, lk], -1.0, 1.0, d), rand_t(&mut r, [b, h, l], -1.0, 1.0, d))
+            (
+                rand_t(&mut r, [b, h, l], -1.0, 1.0, d),
+                rand_t(&mut r, [h, lk], -1.0, 1.0, d),
+                rand_t(&mut r, [b, h, l], -1.0, 1.0, d),
+            )
         };
         let (pu, pk, pw) = make(&dev);
         let y = causal_conv(pu.clone(), pk.clone());
@@ -173,8 +220,22 @@ fn causal_conv_matches_direct_reference_and_fd() {
         let (u, k) = (u.require_grad(), k.require_grad());
         let grads = (causal_conv(u.clone(), k.clone()) * w).sum().backward();
         let mut r = rng(3);
-        check_fd(&format!("shape {si} u"), &pu, &u.grad(&grads).unwrap(), &|t| dot(causal_conv(t, pk.clone()), &pw), &mut r, 12);
-        check_fd(&format!("shape {si} k"), &pk, &k.grad(&grads).unwrap(), &|t| dot(causal_conv(pu.clone(), t), &pw), &mut r, 12);
+        check_fd(
+            &format!("shape {si} u"),
+            &pu,
+            &u.grad(&grads).unwrap(),
+            &|t| dot(causal_conv(t, pk.clone()), &pw),
+            &mut r,
+            12,
+        );
+        check_fd(
+            &format!("shape {si} k"),
+            &pk,
+            &k.grad(&grads).unwrap(),
+            &|t| dot(causal_conv(pu.clone(), t), &pw),
+            &mut r,
+            12,
+        );
     }
 }
 
@@ -190,15 +251,30 @@ fn check_s4d(file: &str, f64: bool) {
     let dy = sf.tensor::<3>("dy", &dev, f64).unwrap();
     let l = u.dims()[2];
     let tol = if f64 { 1e-9 } else { 1e-4 };
-    let k = s4d_kernel(log_dt.clone(), ComplexTensor::new(a_re.clone(), a_im.clone()), ComplexTensor::new(c_re.clone(), c_im.clone()), l);
+    let k = s4d_kernel(
+        log_dt.clone(),
+        ComplexTensor::new(a_re.clone(), a_im.clone()),
+        ComplexTensor::new(c_re.clone(), c_im.clone()),
+        l,
+    );
     assert_close(&format!("{file} kernel"), &k, &sf.tensor::<2>("kernel", &dev, f64).unwrap(), tol);
     let y = s4d_conv(u.clone(), k, dv.clone());
     assert_close(&format!("{file} y"), &y, &sf.tensor::<3>("y", &dev, f64).unwrap(), tol);
     let grads = (y * dy).sum().backward();
     let w = |n: &str| n.to_string();
-    assert_close(&format!("{file} grad_u"), &u.grad(&grads).unwrap(), &sf.tensor::<3>("grad_u", &dev, f64).unwrap(), tol);
+    assert_close(
+        &format!("{file} grad_u"),
+        &u.grad(&grads).unwrap(),
+        &sf.tensor::<3>("grad_u", &dev, f64).unwrap(),
+        tol,
+    );
     for (t, n) in [(&a_re, "grad_A_re"), (&a_im, "grad_A_im"), (&c_re, "grad_C_re"), (&c_im, "grad_C_im")] {
-        assert_close(&format!("{file} {}", w(n)), &t.grad(&grads).unwrap(), &sf.tensor::<2>(n, &dev, f64).unwrap(), tol);
+        assert_close(
+            &format!("{file} {}", w(n)),
+            &t.grad(&grads).unwrap(),
+            &sf.tensor::<2>(n, &dev, f64).unwrap(),
+            tol,
+        );
     }
     for (t, n) in [(&log_dt, "grad_log_dt"), (&dv, "grad_Dv")] {
         assert_close(&format!("{file} {n}"), &t.grad(&grads).unwrap(), &sf.tensor::<1>(n, &dev, f64).unwrap(), tol);

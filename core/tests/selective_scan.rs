@@ -29,7 +29,9 @@ fn check_fixture(file: &str, f64: bool) {
         assert_close(&format!("{file} {name} y"), &out.y, &want("y"), tol);
         assert_close(&format!("{file} {name} last_state"), &out.last_state, &want("last_state"), tol);
         let grads = (out.y * dy.clone()).sum().backward();
-        let g3 = |t: &Tensor<3>, n: &str| assert_close(&format!("{file} {name} {n}"), &t.grad(&grads).unwrap(), &want(n), tol);
+        let g3 = |t: &Tensor<3>, n: &str| {
+            assert_close(&format!("{file} {name} {n}"), &t.grad(&grads).unwrap(), &want(n), tol)
+        };
         g3(&u, "grad_u");
         g3(&delta, "grad_delta");
         g3(&bm, "grad_Bm");
@@ -85,7 +87,11 @@ fn inputs_t(c: &Case, seed: u64, dev: &Device, f32_nc: bool) -> Inputs {
     let mut r = rng(seed);
     let lo = if c.softplus { -2.0 } else { 0.05 };
     let bdl = |r: &mut rand::rngs::StdRng, lo: f64, hi: f64| -> Tensor<3> {
-        if f32_nc { rand_t(r, [c.b, c.l, c.d], lo, hi, dev).swap_dims(1, 2) } else { rand_t(r, [c.b, c.d, c.l], lo, hi, dev) }
+        if f32_nc {
+            rand_t(r, [c.b, c.l, c.d], lo, hi, dev).swap_dims(1, 2)
+        } else {
+            rand_t(r, [c.b, c.d, c.l], lo, hi, dev)
+        }
     };
     let x = Inputs {
         u: bdl(&mut r, -1.0, 1.0),
@@ -130,12 +136,9 @@ fn require_grad(x: Inputs) -> Inputs {
 }
 
 fn args(c: &Case, x: &Inputs) -> ScanArgs {
-    let a = ScanArgs::grouped(x.u.clone(), x.delta.clone(), x.a.clone(), x.bm.clone(), x.cm.clone()).softplus(c.softplus);
-    if c.optional {
-        a.d(x.dv.clone()).z(x.z.clone()).delta_bias(x.bias.clone()).h0(x.h0.clone())
-    } else {
-        a
-    }
+    let a =
+        ScanArgs::grouped(x.u.clone(), x.delta.clone(), x.a.clone(), x.bm.clone(), x.cm.clone()).softplus(c.softplus);
+    if c.optional { a.d(x.dv.clone()).z(x.z.clone()).delta_bias(x.bias.clone()).h0(x.h0.clone()) } else { a }
 }
 
 const CASES: &[Case] = &[
@@ -250,7 +253,8 @@ fn step_form_equals_parallel() {
             delta_bias: c.optional.then(|| x.bias.clone()),
             delta_softplus: c.softplus,
         };
-        let mut state = if c.optional { x.h0.clone() } else { Tensor::zeros([c.b, c.d, c.n], (&dev, burn::tensor::DType::F64)) };
+        let mut state =
+            if c.optional { x.h0.clone() } else { Tensor::zeros([c.b, c.d, c.n], (&dev, burn::tensor::DType::F64)) };
         let mut ys = Vec::new();
         for t in 0..c.l {
             let at = |v: &Tensor<3>| v.clone().narrow(2, t, 1).squeeze_dim::<2>(2);

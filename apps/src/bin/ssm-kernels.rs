@@ -6,7 +6,9 @@
 
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Parser;
-use ssm_core::kernels::{ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan};
+use ssm_core::kernels::{
+    ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan,
+};
 use ssm_core::{ComplexTensor, kernels};
 use std::time::Instant;
 
@@ -116,7 +118,13 @@ fn main() {
     eprintln!("selective scan forward …");
     let x = scan_args(b, d, l, n, &dev, false);
     let secs = median_secs(reps, || drop(selective_scan(x.clone())));
-    rows.push(Row { name: "selective_scan fwd".into(), shape: shape.clone(), secs, work: updates, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "selective_scan fwd".into(),
+        shape: shape.clone(),
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
 
     eprintln!("selective scan forward+backward …");
     let xa = scan_args(b, d, l, n, &adev, true);
@@ -125,7 +133,13 @@ fn main() {
         let o = selective_scan(fresh(&xa));
         drop((o.y * w.clone()).sum().backward());
     });
-    rows.push(Row { name: "selective_scan fwd+bwd".into(), shape: shape.clone(), secs, work: updates, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "selective_scan fwd+bwd".into(),
+        shape: shape.clone(),
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
 
     // Kernel vs the tensor-op reference at a size the reference can hold in memory.
     let (rb, rd, rl) = (2.min(b), 64.min(d), 256.min(l));
@@ -133,9 +147,21 @@ fn main() {
     let rshape = format!("B={rb} D={rd} L={rl} N={n}");
     let rupd = (rb * rd * rl * n) as f64;
     let secs = median_secs(reps, || drop(selective_scan(small.clone())));
-    rows.push(Row { name: "selective_scan fwd (kernel)".into(), shape: rshape.clone(), secs, work: rupd, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "selective_scan fwd (kernel)".into(),
+        shape: rshape.clone(),
+        secs,
+        work: rupd,
+        unit: "state-updates/s",
+    });
     let secs = median_secs(reps, || drop(reference::selective_scan(small.clone())));
-    rows.push(Row { name: "selective_scan fwd (reference)".into(), shape: rshape, secs, work: rupd, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "selective_scan fwd (reference)".into(),
+        shape: rshape,
+        secs,
+        work: rupd,
+        unit: "state-updates/s",
+    });
 
     eprintln!("linear recurrence …");
     let c = d * n;
@@ -143,15 +169,33 @@ fn main() {
     let a = rand3([b, l, c], -1.0, 1.0, &dev);
     let xb = rand3([b, l, c], -1.0, 1.0, &dev);
     let secs = median_secs(reps, || drop(linear_recurrence(a.clone(), xb.clone(), None, false)));
-    rows.push(Row { name: "linear_recurrence fwd".into(), shape: rshape.clone(), secs, work: updates, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "linear_recurrence fwd".into(),
+        shape: rshape.clone(),
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
     let aa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
     let xa2 = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
     let secs = median_secs(reps, || drop(linear_recurrence(leaf(&aa), leaf(&xa2), None, false).sum().backward()));
-    rows.push(Row { name: "linear_recurrence fwd+bwd".into(), shape: rshape.clone(), secs, work: updates, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "linear_recurrence fwd+bwd".into(),
+        shape: rshape.clone(),
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
     let ca = ComplexTensor::new(a.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
     let cb = ComplexTensor::new(xb.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
     let secs = median_secs(reps, || drop(linear_recurrence_complex(ca.clone(), cb.clone(), None, false)));
-    rows.push(Row { name: "linear_recurrence_complex fwd".into(), shape: rshape, secs, work: updates, unit: "state-updates/s" });
+    rows.push(Row {
+        name: "linear_recurrence_complex fwd".into(),
+        shape: rshape,
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
 
     eprintln!("FFT convolution …");
     let cl = args.conv_len;
@@ -160,9 +204,21 @@ fn main() {
     let cshape = format!("B={b} H={d} L={cl}");
     let samples = (b * d * cl) as f64;
     let secs = median_secs(reps, || drop(causal_conv(u.clone(), k.clone())));
-    rows.push(Row { name: "causal_conv fwd (kernel)".into(), shape: cshape.clone(), secs, work: samples, unit: "samples/s" });
+    rows.push(Row {
+        name: "causal_conv fwd (kernel)".into(),
+        shape: cshape.clone(),
+        secs,
+        work: samples,
+        unit: "samples/s",
+    });
     let secs = median_secs(reps, || drop(reference::causal_conv(kernels::ConvArgs { u: u.clone(), k: k.clone() })));
-    rows.push(Row { name: "causal_conv fwd (burn-signal ref)".into(), shape: cshape.clone(), secs, work: samples, unit: "samples/s" });
+    rows.push(Row {
+        name: "causal_conv fwd (burn-signal ref)".into(),
+        shape: cshape.clone(),
+        secs,
+        work: samples,
+        unit: "samples/s",
+    });
     let ua = rand3([b, d, cl], -1.0, 1.0, &adev).require_grad();
     let ka: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), &adev).require_grad();
     let secs = median_secs(reps, || drop(causal_conv(leaf(&ua), leaf(&ka)).sum().backward()));
@@ -187,7 +243,9 @@ fn main() {
             .iter()
             .map(|r| serde_json::json!({"op": r.name, "shape": r.shape, "seconds": r.secs, "per_second": r.work / r.secs, "unit": r.unit}))
             .collect();
-        let text = serde_json::to_string_pretty(&serde_json::json!({"threads": rayon::current_num_threads(), "results": v})).unwrap();
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({"threads": rayon::current_num_threads(), "results": v}))
+                .unwrap();
         if let Err(e) = std::fs::write(&path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());
             std::process::exit(1);

@@ -20,11 +20,7 @@ use burn::tensor::Slice;
 type Prim<B> = FloatTensor<B>;
 
 fn range_slices(shape: &[usize], dim: usize, start: usize, end: usize) -> Vec<Slice> {
-    shape
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| if i == dim { Slice::from(start..end) } else { Slice::from(0..s) })
-        .collect()
+    shape.iter().enumerate().map(|(i, &s)| if i == dim { Slice::from(start..end) } else { Slice::from(0..s) }).collect()
 }
 
 macro_rules! register_all {

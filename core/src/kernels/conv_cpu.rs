@@ -61,6 +61,12 @@ fn irfft_into<T: FftNum + Real>(p: &Plans<T>, spec: &mut [Complex<T>], buf: &mut
 struct SharedMut<T>(*mut T);
 unsafe impl<T: Send> Send for SharedMut<T> {}
 unsafe impl<T: Send> Sync for SharedMut<T> {}
+impl<T> SharedMut<T> {
+    /// Taken through a method so closures capture the whole (Send) wrapper.
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
 
 /// Forward causal convolution; returns y `[B, H, L]`.
 pub fn forward<T: Real + FftNum>(u: &[T], k: &[T], s: ConvDims) -> Vec<T> {
@@ -70,7 +76,6 @@ pub fn forward<T: Real + FftNum>(u: &[T], k: &[T], s: ConvDims) -> Vec<T> {
     let mut y = vec![T::ZERO; s.batch * s.channels * l];
     let py = SharedMut(y.as_mut_ptr());
     (0..s.channels).into_par_iter().for_each(|h| {
-        let py = py;
         let mut buf = vec![T::ZERO; n];
         let mut kh = vec![Complex::new(T::ZERO, T::ZERO); n / 2 + 1];
         let mut uh = kh.clone();
@@ -82,7 +87,7 @@ pub fn forward<T: Real + FftNum>(u: &[T], k: &[T], s: ConvDims) -> Vec<T> {
                 *x = *x * *kv;
             }
             // SAFETY: row (b, h) is written by this task only.
-            let out = unsafe { std::slice::from_raw_parts_mut(py.0.add(row), l) };
+            let out = unsafe { std::slice::from_raw_parts_mut(py.get().add(row), l) };
             irfft_into(&p, &mut uh, &mut buf, out, n);
         }
     });
@@ -98,7 +103,6 @@ pub fn backward<T: Real + FftNum>(u: &[T], k: &[T], g: &[T], s: ConvDims) -> (Ve
     let mut gk = vec![T::ZERO; s.channels * lk];
     let pu = SharedMut(gu.as_mut_ptr());
     gk.par_chunks_mut(lk.max(1)).enumerate().for_each(|(h, gk_row)| {
-        let pu = pu;
         let zero = Complex::new(T::ZERO, T::ZERO);
         let mut buf = vec![T::ZERO; n];
         let mut kh = vec![zero; n / 2 + 1];
@@ -113,11 +117,10 @@ pub fn backward<T: Real + FftNum>(u: &[T], k: &[T], g: &[T], s: ConvDims) -> (Ve
                 tmp[i] = gh[i] * kh[i].conj();
             }
             // SAFETY: row (b, h) is written by this task only.
-            let out = unsafe { std::slice::from_raw_parts_mut(pu.0.add(row), l) };
+            let out = unsafe { std::slice::from_raw_parts_mut(pu.get().add(row), l) };
             irfft_into(&p, &mut tmp, &mut buf, out, n);
         }
         irfft_into(&p, &mut acc, &mut buf, gk_row, n);
     });
     (gu, gk)
 }
-

@@ -15,9 +15,8 @@ fn contiguous(t: FlexTensor) -> FlexTensor {
 }
 
 fn slice<T: Real>(t: &FlexTensor) -> &[T] {
-    t.as_slice::<T>().unwrap_or_else(|| {
-        panic!("ssm kernel: expected a contiguous {:?} tensor, got {:?}", T::dtype(), t)
-    })
+    t.as_slice::<T>()
+        .unwrap_or_else(|| panic!("ssm kernel: expected a contiguous {:?} tensor, got {:?}", T::dtype(), t))
 }
 
 fn out<T: Real>(v: Vec<T>, shape: &[usize]) -> FlexTensor {
@@ -172,7 +171,13 @@ fn rec_fwd<T: Real>(a: &FlexTensor, b: &FlexTensor, h0: Option<&FlexTensor>, rev
     out(h, &[s.batch, s.len, s.channels])
 }
 
-fn rec_bwd<T: Real>(a: &FlexTensor, h: &FlexTensor, h0: Option<&FlexTensor>, g: &FlexTensor, rev: bool) -> Vec<FlexTensor> {
+fn rec_bwd<T: Real>(
+    a: &FlexTensor,
+    h: &FlexTensor,
+    h0: Option<&FlexTensor>,
+    g: &FlexTensor,
+    rev: bool,
+) -> Vec<FlexTensor> {
     let s = rec_dims(a);
     let (ga, gb, gh0) = recurrence_cpu::backward_real(slice::<T>(a), slice(h), h0.map(slice), slice(g), s, rev);
     let shape = [s.batch, s.len, s.channels];
@@ -242,7 +247,17 @@ impl SsmKernels for Flex {
         opts: u32,
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         let dt = check_dtype(&[&u, &delta, &a, &b, &c]);
-        let x = ScanOwned::new(u, delta, a, b, c, opt(d, opts, HAS_D), opt(z, opts, HAS_Z), opt(delta_bias, opts, HAS_DELTA_BIAS), opt(h0, opts, HAS_H0));
+        let x = ScanOwned::new(
+            u,
+            delta,
+            a,
+            b,
+            c,
+            opt(d, opts, HAS_D),
+            opt(z, opts, HAS_Z),
+            opt(delta_bias, opts, HAS_DELTA_BIAS),
+            opt(h0, opts, HAS_H0),
+        );
         let mut o = by_dtype!(dt, scan_forward(&x, opts & DELTA_SOFTPLUS != 0));
         let last = o.pop().unwrap();
         (o.pop().unwrap(), last)
@@ -263,7 +278,17 @@ impl SsmKernels for Flex {
         dlast: FloatTensor<Flex>,
     ) -> Vec<FloatTensor<Flex>> {
         let dt = check_dtype(&[&u, &delta, &a, &b, &c, &dy, &dlast]);
-        let x = ScanOwned::new(u, delta, a, b, c, opt(d, opts, HAS_D), opt(z, opts, HAS_Z), opt(delta_bias, opts, HAS_DELTA_BIAS), opt(h0, opts, HAS_H0));
+        let x = ScanOwned::new(
+            u,
+            delta,
+            a,
+            b,
+            c,
+            opt(d, opts, HAS_D),
+            opt(z, opts, HAS_Z),
+            opt(delta_bias, opts, HAS_DELTA_BIAS),
+            opt(h0, opts, HAS_H0),
+        );
         let (dy, dlast) = (contiguous(dy), contiguous(dlast));
         by_dtype!(dt, scan_backward(&x, opts & DELTA_SOFTPLUS != 0, &dy, &dlast))
     }

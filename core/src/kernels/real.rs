@@ -89,6 +89,7 @@ impl Real for f32 {
 
 /// Vectorisable e^x for f32 (Cephes `expf` polynomial; relative error < 2e-7).
 #[inline(always)]
+#[allow(clippy::excessive_precision)]
 pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;

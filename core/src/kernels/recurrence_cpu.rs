@@ -185,8 +185,7 @@ pub fn backward_complex<T: Real>(
 ) -> ComplexGrads<T> {
     let (l, ch) = (s.len, s.channels);
     let n = a.re.len();
-    let (mut gar, mut gai, mut gbr, mut gbi) =
-        (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
+    let (mut gar, mut gai, mut gbr, mut gbi) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
     let (mut ghr, mut ghi) = (vec![T::ZERO; s.batch * ch], vec![T::ZERO; s.batch * ch]);
     let ptrs = [
         SharedMut(gar.as_mut_ptr()),

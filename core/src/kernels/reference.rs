@@ -7,6 +7,7 @@ use super::{ConvArgs, ScanArgs, ScanOutput};
 use crate::complex::ComplexTensor;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{silu, softplus};
+use std::ops::{Add, Mul};
 
 /// Inclusive scan of h_t = a_t h_{t-1} + b_t along `dim` (h_{-1} = 0).
 pub fn scan_real<const D: usize>(mut a: Tensor<D>, mut b: Tensor<D>, dim: usize) -> Tensor<D> {
@@ -24,11 +25,7 @@ pub fn scan_real<const D: usize>(mut a: Tensor<D>, mut b: Tensor<D>, dim: usize)
 }
 
 /// Complex version of [`scan_real`].
-pub fn scan_complex<const D: usize>(
-    mut a: ComplexTensor<D>,
-    mut b: ComplexTensor<D>,
-    dim: usize,
-) -> ComplexTensor<D> {
+pub fn scan_complex<const D: usize>(mut a: ComplexTensor<D>, mut b: ComplexTensor<D>, dim: usize) -> ComplexTensor<D> {
     let l = a.dims()[dim];
     let mut k = 1;
     while k < l {

@@ -9,6 +9,7 @@
 
 use crate::complex::ComplexTensor;
 use burn::tensor::{Int, Tensor};
+use std::ops::{Div, Mul};
 
 /// S4D kernel `[H, L]` from `log_dt` `[H]`, A = a_re + i a_im `[H, N]` and C = c_re + i c_im `[H, N]`.
 pub fn s4d_kernel(log_dt: Tensor<1>, a: ComplexTensor<2>, c: ComplexTensor<2>, len: usize) -> Tensor<2> {

@@ -186,34 +186,31 @@ pub fn forward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims) -> (Vec<T>, Vec<T>) 
     let avx2 = has_avx2();
     let mut y = vec![T::ZERO; s.batch * s.dim * l];
     let mut last = vec![T::ZERO; s.batch * s.dim * n];
-    y.par_chunks_mut(l.max(1))
-        .zip(last.par_chunks_mut(n.max(1)))
-        .enumerate()
-        .for_each_init(
-            || vec![T::ZERO; l],
-            |dt, (row, (y_row, h))| {
-                let (bi, di) = (row / s.dim, row % s.dim);
-                let g = s.group_of(di);
-                let bias = x.delta_bias.map_or(T::ZERO, |v| v[di]);
-                let r = row * l..(row + 1) * l;
-                if let Some(h0) = x.h0 {
-                    h.copy_from_slice(&h0[row * n..(row + 1) * n]);
-                }
-                let bc = (bi * s.groups + g) * l * n..(bi * s.groups + g + 1) * l * n;
-                let (delta, u) = (&x.delta[r.clone()], &x.u[r.clone()]);
-                let (a, bt, ct) = (&x.a[di * n..(di + 1) * n], &x.b[bc.clone()], &x.c[bc]);
-                let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
-                let z = x.z.map(|z| &z[r]);
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
-                    unsafe { row_full_avx2(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) };
-                    return;
-                }
-                let _ = avx2;
-                row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row);
-            },
-        );
+    y.par_chunks_mut(l.max(1)).zip(last.par_chunks_mut(n.max(1))).enumerate().for_each_init(
+        || vec![T::ZERO; l],
+        |dt, (row, (y_row, h))| {
+            let (bi, di) = (row / s.dim, row % s.dim);
+            let g = s.group_of(di);
+            let bias = x.delta_bias.map_or(T::ZERO, |v| v[di]);
+            let r = row * l..(row + 1) * l;
+            if let Some(h0) = x.h0 {
+                h.copy_from_slice(&h0[row * n..(row + 1) * n]);
+            }
+            let bc = (bi * s.groups + g) * l * n..(bi * s.groups + g + 1) * l * n;
+            let (delta, u) = (&x.delta[r.clone()], &x.u[r.clone()]);
+            let (a, bt, ct) = (&x.a[di * n..(di + 1) * n], &x.b[bc.clone()], &x.c[bc]);
+            let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
+            let z = x.z.map(|z| &z[r]);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
+                unsafe { row_full_avx2(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) };
+                return;
+            }
+            let _ = avx2;
+            row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row);
+        },
+    );
     (y, last)
 }
 
@@ -375,12 +372,7 @@ fn row_backward_avx2<T: Real>(
 }
 
 /// Backward selective scan. `dy` is the gradient of `out` `[B,D,L]`, `dlast` of the final state.
-pub fn backward<T: Real>(
-    x: &ScanInputs<'_, T>,
-    s: ScanDims,
-    dy: &[T],
-    dlast: Option<&[T]>,
-) -> ScanGrads<T> {
+pub fn backward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>) -> ScanGrads<T> {
     let (bsz, dim, l, n, groups) = (s.batch, s.dim, s.len, s.state, s.groups);
     let avx2 = has_avx2();
     let per_group = dim / groups;
@@ -457,7 +449,13 @@ type Part<T> = (usize, usize, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
 
 /// The backward pass of one task (a run of rows of one batch element).
 #[inline(always)]
-fn backward_task<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T> {
+fn backward_task<T: Real>(
+    x: &ScanInputs<'_, T>,
+    s: ScanDims,
+    dy: &[T],
+    dlast: Option<&[T]>,
+    task: Task<'_, T>,
+) -> Part<T> {
     let (dim, l, n, groups) = (s.dim, s.len, s.state, s.groups);
     let rows = task.gh0.len() / n.max(1);
     let g = s.group_of(task.d0);
@@ -533,7 +531,13 @@ fn backward_task<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: O
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn backward_task_avx2<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T> {
+fn backward_task_avx2<T: Real>(
+    x: &ScanInputs<'_, T>,
+    s: ScanDims,
+    dy: &[T],
+    dlast: Option<&[T]>,
+    task: Task<'_, T>,
+) -> Part<T> {
     backward_task(x, s, dy, dlast, task)
 }
 

@@ -3,6 +3,7 @@
 use crate::complex::ComplexTensor;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{silu, softplus};
+use std::ops::{Add, Mul};
 
 /// Per-token inputs of the selective scan: `u`, `delta`, `z` `[B, D]`; `b`, `c` `[B, G, N]`.
 #[derive(Debug, Clone)]
@@ -27,7 +28,13 @@ pub struct ScanParams {
 pub fn selective_scan_step(state: Tensor<3>, x: ScanStepInput, p: &ScanParams) -> (Tensor<2>, Tensor<3>) {
     let [bsz, d, n] = state.dims();
     let g = x.b.dims()[1];
-    assert_eq!(x.u.dims(), [bsz, d], "selective_scan_step: u {:?} must be [B, D] for state {:?}", x.u.dims(), [bsz, d, n]);
+    assert_eq!(
+        x.u.dims(),
+        [bsz, d],
+        "selective_scan_step: u {:?} must be [B, D] for state {:?}",
+        x.u.dims(),
+        [bsz, d, n]
+    );
     assert_eq!(x.delta.dims(), [bsz, d], "selective_scan_step: delta {:?} must be [B, D]", x.delta.dims());
     assert_eq!(x.b.dims(), [bsz, g, n], "selective_scan_step: B {:?} must be [B, G, N]", x.b.dims());
     assert_eq!(x.c.dims(), [bsz, g, n], "selective_scan_step: C {:?} must be [B, G, N]", x.c.dims());
@@ -62,7 +69,11 @@ pub fn linear_recurrence_step(h: Tensor<2>, a: Tensor<2>, b: Tensor<2>) -> Tenso
 }
 
 /// One complex step of h = a ⊙ h + b, all `[B, C]`.
-pub fn linear_recurrence_complex_step(h: ComplexTensor<2>, a: ComplexTensor<2>, b: ComplexTensor<2>) -> ComplexTensor<2> {
+pub fn linear_recurrence_complex_step(
+    h: ComplexTensor<2>,
+    a: ComplexTensor<2>,
+    b: ComplexTensor<2>,
+) -> ComplexTensor<2> {
     assert_eq!(h.dims(), a.dims(), "linear_recurrence_complex_step: h {:?} and a {:?} differ", h.dims(), a.dims());
     a.mul(h).add(b)
 }
