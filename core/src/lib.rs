@@ -3,6 +3,22 @@
 //! domain crate.
 //!
 //! See ARCHITECTURE.md for the layout of the workspace and the kernel layer.
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Tensor};
+//! use ssm_core::kernels::{ScanArgs, selective_scan};
+//!
+//! let device = Device::flex().autodiff(); // CPU, with gradients
+//! let (b, d, l, n) = (2, 8, 16, 4);
+//! let r = |s: [usize; 3]| Tensor::<3>::random(s, Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+//! let a = Tensor::<2>::random([d, n], Distribution::Uniform(-2.0, -0.5), &device);
+//! let u = r([b, d, l]);
+//! let out = selective_scan(ScanArgs::new(u.clone(), r([b, d, l]), a, r([b, n, l]), r([b, n, l])).softplus(true));
+//! assert_eq!(out.y.dims(), [b, d, l]);
+//! assert_eq!(out.last_state.dims(), [b, d, n]);
+//! let grads = out.y.sum().backward();
+//! assert_eq!(u.grad(&grads).unwrap().dims(), [b, d, l]);
+//! ```
 
 pub mod complex;
 pub mod device;
