@@ -39,8 +39,6 @@ pub struct ScanInputs<'a, T> {
     pub softplus: bool,
 }
 
-const LANES: usize = 8;
-
 impl ScanDims {
     fn group_of(&self, d: usize) -> usize {
         d / (self.dim / self.groups)
@@ -65,7 +63,7 @@ fn silu<T: Real>(x: T) -> T {
 /// When `hist` is given, h_t and exp(Δ_t A) are stored there (backward recomputation).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_forward<T: Real>(
+fn row_forward<T: Real, const W: usize>(
     u: &[T],
     dt: &[T],
     a: &[T],
@@ -80,30 +78,30 @@ fn row_forward<T: Real>(
     let l = u.len();
     assert!(dt.len() == l && y.len() == l && h.len() == n);
     assert!(bt.len() == l * n && ct.len() == l * n);
-    let full = n - n % LANES;
+    let full = n - n % W;
     for t in 0..l {
         let dtt = dt[t];
         let du = dtt * u[t];
         let b_t = &bt[t * n..(t + 1) * n];
         let c_t = &ct[t * n..(t + 1) * n];
-        let mut acc = [T::ZERO; LANES];
+        let mut acc = [T::ZERO; W];
         let mut k = 0;
         while k < full {
-            let hh: &mut [T; LANES] = (&mut h[k..k + LANES]).try_into().unwrap();
-            let aa: &[T; LANES] = a[k..k + LANES].try_into().unwrap();
-            let bb: &[T; LANES] = b_t[k..k + LANES].try_into().unwrap();
-            let cc: &[T; LANES] = c_t[k..k + LANES].try_into().unwrap();
-            let mut da = [T::ZERO; LANES];
-            for j in 0..LANES {
+            let hh: &mut [T; W] = (&mut h[k..k + W]).try_into().unwrap();
+            let aa: &[T; W] = a[k..k + W].try_into().unwrap();
+            let bb: &[T; W] = b_t[k..k + W].try_into().unwrap();
+            let cc: &[T; W] = c_t[k..k + W].try_into().unwrap();
+            let mut da = [T::ZERO; W];
+            for j in 0..W {
                 da[j] = (dtt * aa[j]).exp_();
                 hh[j] = da[j] * hh[j] + du * bb[j];
                 acc[j] += cc[j] * hh[j];
             }
             if let Some((hs, das)) = hist.as_mut() {
-                hs[t * n + k..t * n + k + LANES].copy_from_slice(hh);
-                das[t * n + k..t * n + k + LANES].copy_from_slice(&da);
+                hs[t * n + k..t * n + k + W].copy_from_slice(hh);
+                das[t * n + k..t * n + k + W].copy_from_slice(&da);
             }
-            k += LANES;
+            k += W;
         }
         let mut tail = T::ZERO;
         for k in full..n {
@@ -126,7 +124,7 @@ fn row_forward<T: Real>(
 /// Everything one output row needs: Δ (bias, softplus), the scan, the silu(z) gate.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_full<T: Real>(
+fn row_full<T: Real, const W: usize>(
     x: &ScanInputs<'_, T>,
     delta: &[T],
     bias: T,
@@ -141,7 +139,7 @@ fn row_full<T: Real>(
     y: &mut [T],
 ) {
     row_delta(delta, bias, x.softplus, dt);
-    row_forward(u, dt, a, bt, ct, d_skip, h, y, None);
+    row_forward::<T, W>(u, dt, a, bt, ct, d_skip, h, y, None);
     if let Some(z) = z {
         for (yv, &zv) in y.iter_mut().zip(z) {
             *yv *= silu(zv);
@@ -166,24 +164,57 @@ fn row_full_avx2<T: Real>(
     h: &mut [T],
     y: &mut [T],
 ) {
-    row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
+    row_full::<T, 8>(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
 }
 
-fn has_avx2() -> bool {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn row_full_avx512<T: Real>(
+    x: &ScanInputs<'_, T>,
+    delta: &[T],
+    bias: T,
+    u: &[T],
+    a: &[T],
+    bt: &[T],
+    ct: &[T],
+    d_skip: T,
+    z: Option<&[T]>,
+    dt: &mut [T],
+    h: &mut [T],
+    y: &mut [T],
+) {
+    row_full::<T, 16>(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
+}
+
+/// The widest vector instruction set of this CPU that the kernels have a variant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simd {
+    Base,
+    Avx2,
+    Avx512,
+}
+
+/// Detects the CPU's vector extensions (cached by the standard library). `SSM_NO_AVX512` set
+/// in the environment caps it at AVX2.
+pub fn simd_level() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        if avx2 && std::is_x86_feature_detected!("avx512f") && std::env::var_os("SSM_NO_AVX512").is_none() {
+            return Simd::Avx512;
+        }
+        if avx2 {
+            return Simd::Avx2;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Simd::Base
 }
 
 /// Forward selective scan. Returns `(out [B,D,L], last_state [B,D,N])`.
 pub fn forward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims) -> (Vec<T>, Vec<T>) {
     let (l, n) = (s.len, s.state);
-    let avx2 = has_avx2();
+    let simd = simd_level();
     let mut y = vec![T::ZERO; s.batch * s.dim * l];
     let mut last = vec![T::ZERO; s.batch * s.dim * n];
     y.par_chunks_mut(l.max(1)).zip(last.par_chunks_mut(n.max(1))).enumerate().for_each_init(
@@ -201,14 +232,14 @@ pub fn forward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims) -> (Vec<T>, Vec<T>) 
             let (a, bt, ct) = (&x.a[di * n..(di + 1) * n], &x.b[bc.clone()], &x.c[bc]);
             let d_skip = x.d.map_or(T::ZERO, |v| v[di]);
             let z = x.z.map(|z| &z[r]);
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
-                unsafe { row_full_avx2(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) };
-                return;
+            // SAFETY: each variant runs only on a CPU with its features (`simd_level`).
+            match simd {
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { row_full_avx512(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) },
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { row_full_avx2(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row) },
+                _ => row_full::<T, 8>(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row),
             }
-            let _ = avx2;
-            row_full(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y_row);
         },
     );
     (y, last)
@@ -240,7 +271,7 @@ struct Task<'a, T> {
 /// One row of the backward pass: reverse walk over time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_backward<T: Real>(
+fn row_backward<T: Real, const W: usize>(
     u: &[T],
     dt: &[T],
     a: &[T],
@@ -262,7 +293,7 @@ fn row_backward<T: Real>(
     assert!(hs.len() == l * n && das.len() == l * n && gb.len() == l * n && gc.len() == l * n);
     assert!(gy.len() == l && gu.len() == l && gdt.len() == l && gh.len() == n && ga.len() == n);
     assert!(bt.len() == l * n && ct.len() == l * n && h0.len() == n && dt.len() == l);
-    let full = n - n % LANES;
+    let full = n - n % W;
     for t in (0..l).rev() {
         let g = gy[t];
         let dtt = dt[t];
@@ -272,22 +303,22 @@ fn row_backward<T: Real>(
         let prev: &[T] = if t > 0 { &hs[(t - 1) * n..t * n] } else { h0 };
         let (b_t, c_t, h_t, da_t) = (&bt[row.clone()], &ct[row.clone()], &hs[row.clone()], &das[row.clone()]);
         let (gb_t, gc_t) = (&mut gb[row.clone()], &mut gc[row]);
-        let mut acc_dt = [T::ZERO; LANES];
-        let mut acc_u = [T::ZERO; LANES];
+        let mut acc_dt = [T::ZERO; W];
+        let mut acc_u = [T::ZERO; W];
         let mut k = 0;
         while k < full {
-            let w = k..k + LANES;
-            let ghv: &mut [T; LANES] = (&mut gh[w.clone()]).try_into().unwrap();
-            let gcv: &mut [T; LANES] = (&mut gc_t[w.clone()]).try_into().unwrap();
-            let gbv: &mut [T; LANES] = (&mut gb_t[w.clone()]).try_into().unwrap();
-            let gav: &mut [T; LANES] = (&mut ga[w.clone()]).try_into().unwrap();
-            let cv: &[T; LANES] = c_t[w.clone()].try_into().unwrap();
-            let bv: &[T; LANES] = b_t[w.clone()].try_into().unwrap();
-            let hv: &[T; LANES] = h_t[w.clone()].try_into().unwrap();
-            let dav: &[T; LANES] = da_t[w.clone()].try_into().unwrap();
-            let pv: &[T; LANES] = prev[w.clone()].try_into().unwrap();
-            let av: &[T; LANES] = a[w].try_into().unwrap();
-            for j in 0..LANES {
+            let w = k..k + W;
+            let ghv: &mut [T; W] = (&mut gh[w.clone()]).try_into().unwrap();
+            let gcv: &mut [T; W] = (&mut gc_t[w.clone()]).try_into().unwrap();
+            let gbv: &mut [T; W] = (&mut gb_t[w.clone()]).try_into().unwrap();
+            let gav: &mut [T; W] = (&mut ga[w.clone()]).try_into().unwrap();
+            let cv: &[T; W] = c_t[w.clone()].try_into().unwrap();
+            let bv: &[T; W] = b_t[w.clone()].try_into().unwrap();
+            let hv: &[T; W] = h_t[w.clone()].try_into().unwrap();
+            let dav: &[T; W] = da_t[w.clone()].try_into().unwrap();
+            let pv: &[T; W] = prev[w.clone()].try_into().unwrap();
+            let av: &[T; W] = a[w].try_into().unwrap();
+            for j in 0..W {
                 let ghi = ghv[j] + g * cv[j];
                 gcv[j] += g * hv[j];
                 let dhp = ghi * pv[j] * dav[j];
@@ -297,7 +328,7 @@ fn row_backward<T: Real>(
                 acc_u[j] += ghi * bv[j];
                 ghv[j] = ghi * dav[j];
             }
-            k += LANES;
+            k += W;
         }
         let (mut sdt, mut su) = (T::ZERO, T::ZERO);
         for i in full..n {
@@ -310,7 +341,7 @@ fn row_backward<T: Real>(
             su += ghi * b_t[i];
             gh[i] = ghi * da_t[i];
         }
-        for j in 0..LANES {
+        for j in 0..W {
             sdt += acc_dt[j];
             su += acc_u[j];
         }
@@ -323,6 +354,7 @@ fn row_backward<T: Real>(
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn row_backward_outlined<T: Real>(
+    simd: Simd,
     u: &[T],
     dt: &[T],
     a: &[T],
@@ -339,13 +371,14 @@ fn row_backward_outlined<T: Real>(
     gb: &mut [T],
     gc: &mut [T],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports avx2 and fma.
-        unsafe { row_backward_avx2(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc) };
-        return;
+    // SAFETY: each variant runs only on a CPU with its features (`simd_level`).
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { row_backward_avx512(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { row_backward_avx2(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc) },
+        _ => row_backward::<T, 8>(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc),
     }
-    row_backward(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -368,13 +401,36 @@ fn row_backward_avx2<T: Real>(
     gb: &mut [T],
     gc: &mut [T],
 ) {
-    row_backward(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
+    row_backward::<T, 8>(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn row_backward_avx512<T: Real>(
+    u: &[T],
+    dt: &[T],
+    a: &[T],
+    bt: &[T],
+    ct: &[T],
+    h0: &[T],
+    hs: &[T],
+    das: &[T],
+    gy: &[T],
+    gh: &mut [T],
+    gu: &mut [T],
+    gdt: &mut [T],
+    ga: &mut [T],
+    gb: &mut [T],
+    gc: &mut [T],
+) {
+    row_backward::<T, 16>(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
 }
 
 /// Backward selective scan. `dy` is the gradient of `out` `[B,D,L]`, `dlast` of the final state.
 pub fn backward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>) -> ScanGrads<T> {
     let (bsz, dim, l, n, groups) = (s.batch, s.dim, s.len, s.state, s.groups);
-    let avx2 = has_avx2();
+    let simd = simd_level();
     let per_group = dim / groups;
     // Enough tasks to keep every thread busy, never crossing a group boundary.
     let want = 4 * rayon::current_num_threads();
@@ -411,12 +467,14 @@ pub fn backward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Op
     let parts: Vec<Part<T>> = tasks
         .into_par_iter()
         .map(|task| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports avx2 and fma (checked by `has_avx2`).
-                return unsafe { backward_task_avx2(x, s, dy, dlast, task) };
+            // SAFETY: each variant runs only on a CPU with its features (`simd_level`).
+            match simd {
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { backward_task_avx512(x, s, dy, dlast, task) },
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { backward_task_avx2(x, s, dy, dlast, task) },
+                _ => backward_task::<T, 8>(x, s, dy, dlast, task, simd),
             }
-            backward_task(x, s, dy, dlast, task)
         })
         .collect();
 
@@ -449,12 +507,13 @@ type Part<T> = (usize, usize, Vec<T>, Vec<T>, Vec<T>, Vec<T>, Vec<T>);
 
 /// The backward pass of one task (a run of rows of one batch element).
 #[inline(always)]
-fn backward_task<T: Real>(
+fn backward_task<T: Real, const W: usize>(
     x: &ScanInputs<'_, T>,
     s: ScanDims,
     dy: &[T],
     dlast: Option<&[T]>,
     task: Task<'_, T>,
+    simd: Simd,
 ) -> Part<T> {
     let (dim, l, n, groups) = (s.dim, s.len, s.state, s.groups);
     let rows = task.gh0.len() / n.max(1);
@@ -485,7 +544,7 @@ fn backward_task<T: Real>(
         row_delta(&x.delta[span.clone()], bias, x.softplus, &mut dt);
         // Recompute this row's states (scratch of L·N values).
         let mut h = h0.to_vec();
-        row_forward(u, &dt, a, bt, ct, d_skip, &mut h, &mut ypre, Some((&mut hs, &mut das)));
+        row_forward::<T, W>(u, &dt, a, bt, ct, d_skip, &mut h, &mut ypre, Some((&mut hs, &mut das)));
         // Gate: out = y · silu(z).
         let dyr = &dy[span.clone()];
         match x.z {
@@ -514,7 +573,7 @@ fn backward_task<T: Real>(
             None => gh.fill(T::ZERO),
         }
         let gar = &mut ga[r * n..(r + 1) * n];
-        row_backward_outlined(u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc);
+        row_backward_outlined(simd, u, &dt, a, bt, ct, h0, &hs, &das, &gyv, gh, gur, &mut gdt, gar, &mut gb, &mut gc);
         // Through softplus: dΔ/d(delta) = sigmoid(delta + bias).
         let dlr = &x.delta[span];
         let gdr = &mut task.gdelta[r * l..(r + 1) * l];
@@ -538,7 +597,19 @@ fn backward_task_avx2<T: Real>(
     dlast: Option<&[T]>,
     task: Task<'_, T>,
 ) -> Part<T> {
-    backward_task(x, s, dy, dlast, task)
+    backward_task::<T, 8>(x, s, dy, dlast, task, Simd::Avx2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn backward_task_avx512<T: Real>(
+    x: &ScanInputs<'_, T>,
+    s: ScanDims,
+    dy: &[T],
+    dlast: Option<&[T]>,
+    task: Task<'_, T>,
+) -> Part<T> {
+    backward_task::<T, 16>(x, s, dy, dlast, task, Simd::Avx512)
 }
 
 /// `[.., X, Y]` → `[.., Y, X]` for a contiguous buffer of `outer` matrices.
