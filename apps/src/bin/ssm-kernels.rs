@@ -4,8 +4,10 @@
 //! recurrences and the causal FFT convolution on burn-flex, beside the tensor-op reference
 //! path, and prints throughput as state updates per second.
 
+use burn::backend::Dispatch;
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Parser;
+use ssm_core::kernels::ops::SsmKernels;
 use ssm_core::kernels::{
     ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan,
 };
@@ -135,6 +137,37 @@ fn main() {
     });
     rows.push(Row {
         name: "selective_scan fwd+bwd".into(),
+        shape: shape.clone(),
+        secs,
+        work: updates,
+        unit: "state-updates/s",
+    });
+
+    // The backward kernel alone (no autodiff graph, no output concatenation).
+    let dy = rand3([b, d, l], -1.0, 1.0, &dev);
+    let dlast = rand3([b, d, n], -1.0, 1.0, &dev);
+    let secs = median_secs(reps, || {
+        let p = |t: &Tensor<3>| t.clone().into_dispatch();
+        let one = || Tensor::<1>::zeros([1], &dev).into_dispatch();
+        let opts =
+            kernels::ops::HAS_D | kernels::ops::HAS_Z | kernels::ops::HAS_DELTA_BIAS | kernels::ops::DELTA_SOFTPLUS;
+        drop(<Dispatch as SsmKernels>::selective_scan_backward(
+            p(&x.u),
+            p(&x.delta),
+            x.a.clone().into_dispatch(),
+            x.b.clone().into_dispatch(),
+            x.c.clone().into_dispatch(),
+            x.d.clone().unwrap().into_dispatch(),
+            p(x.z.as_ref().unwrap()),
+            x.delta_bias.clone().unwrap().into_dispatch(),
+            one(),
+            opts,
+            p(&dy),
+            p(&dlast),
+        ))
+    });
+    rows.push(Row {
+        name: "selective_scan bwd (kernel only)".into(),
         shape: shape.clone(),
         secs,
         work: updates,

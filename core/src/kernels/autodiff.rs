@@ -4,8 +4,8 @@
 //! recurrences, its output; the backward calls the inner backend's `*_backward` op, which
 //! recomputes states instead of keeping B·D·L·N activations. Absent optional inputs are
 //! stood in for by a one-element untracked leaf, so every op has a fixed number of parents.
-//! Multi-output ops (selective scan: out and last state; complex recurrence: re and im) return
-//! one concatenated tensor internally and slice it, as burn-signal's rfft does.
+//! The complex recurrence's two outputs (re, im) are one concatenated node, sliced, as
+//! burn-signal's rfft does; the selective scan's two outputs are two nodes (see `ScanBackward`).
 
 use super::ops::SsmKernels;
 use burn::backend::autodiff::{
@@ -37,9 +37,16 @@ macro_rules! register_all {
 struct ScanState<B: Backend> {
     inputs: [Prim<B>; 9],
     opts: u32,
-    len: usize,
+    /// Which output this node is: `y` (false) or the final state (true).
+    last: bool,
+    /// `[B, D, L]` and `[B, D, N]`, to build the other output's zero gradient.
+    y_shape: [usize; 3],
+    state_shape: [usize; 3],
 }
 
+/// The scan's two outputs are two nodes over the same inputs: the usual loss reaches only `y`,
+/// so only its backward runs (with a zero final-state gradient); a loss that also uses the final
+/// state (chunked training) runs the kernel backward once per output.
 #[derive(Debug)]
 struct ScanBackward;
 
@@ -48,12 +55,11 @@ impl<B: Backend + SsmKernels> Backward<B, 9> for ScanBackward {
 
     fn backward(self, ops: Ops<Self::State, 9>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
-        let shape = grad.shape().to_vec();
-        let l = ops.state.len;
-        let dy = B::float_slice(grad.clone(), &range_slices(&shape, 2, 0, l));
-        let dlast = B::float_slice(grad, &range_slices(&shape, 2, l, shape[2]));
-        let [u, delta, a, b, c, d, z, bias, h0] = ops.state.inputs;
-        let g = B::selective_scan_backward(u, delta, a, b, c, d, z, bias, h0, ops.state.opts, dy, dlast);
+        let st = ops.state;
+        let [u, delta, a, b, c, d, z, bias, h0] = st.inputs;
+        let zeros = |s: [usize; 3]| B::float_zeros(s.to_vec().into(), &grad.device(), grad.dtype().into());
+        let (dy, dlast) = if st.last { (zeros(st.y_shape), grad) } else { (grad.clone(), zeros(st.state_shape)) };
+        let g = B::selective_scan_backward(u, delta, a, b, c, d, z, bias, h0, st.opts, dy, dlast);
         register_all!(B, grads, ops.parents, g);
     }
 }
@@ -139,22 +145,23 @@ impl<B: Backend + SsmKernels, C: CheckpointStrategy> SsmKernels for Autodiff<B, 
         opts: u32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let all = [u, delta, a, b, c, d, z, delta_bias, h0];
-        let guards = all.each_ref().map(|t| t.node());
+        let guards_y = all.each_ref().map(|t| t.node());
+        let guards_last = all.each_ref().map(|t| t.node());
         let inputs = all.map(|t| t.into_primitive());
         let [u, delta, a, b, c, d, z, bias, h0] = inputs.clone();
         let (y, last) = B::selective_scan(u, delta, a, b, c, d, z, bias, h0, opts);
-        let ys = y.shape().to_vec();
-        let (l, n) = (ys[2], last.shape()[2]);
-        let both = B::float_cat(vec![y, last], 2);
-        let both = match ScanBackward.prepare::<C>(guards).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(ScanState { inputs, opts, len: l }, both),
-            OpsKind::UnTracked(prep) => prep.finish(both),
+        let y_shape: [usize; 3] = y.shape().to_vec().try_into().unwrap();
+        let state_shape: [usize; 3] = last.shape().to_vec().try_into().unwrap();
+        let state = ScanState { inputs, opts, last: false, y_shape, state_shape };
+        let y = match ScanBackward.prepare::<C>(guards_y).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(state.clone(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
         };
-        let s = [ys[0], ys[1], l + n];
-        (
-            Self::float_slice(both.clone(), &range_slices(&s, 2, 0, l)),
-            Self::float_slice(both, &range_slices(&s, 2, l, l + n)),
-        )
+        let last = match ScanBackward.prepare::<C>(guards_last).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(ScanState { last: true, ..state }, last),
+            OpsKind::UnTracked(prep) => prep.finish(last),
+        };
+        (y, last)
     }
 
     fn selective_scan_backward(

@@ -54,6 +54,19 @@ fn row_delta<T: Real>(delta: &[T], bias: T, softplus: bool, out: &mut [T]) {
     }
 }
 
+/// Pairwise (log-depth) sum of the lanes: a serial chain of W adds would sit on every step.
+#[inline(always)]
+fn hsum<T: Real, const W: usize>(mut v: [T; W]) -> T {
+    let mut w = W;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            v[j] = v[j] + v[j + w];
+        }
+    }
+    v[0]
+}
+
 #[inline(always)]
 fn silu<T: Real>(x: T) -> T {
     x * x.sigmoid()
@@ -113,11 +126,7 @@ fn row_forward<T: Real, const W: usize>(
                 das[t * n + k] = da;
             }
         }
-        let mut s = tail;
-        for v in acc {
-            s += v;
-        }
-        y[t] = s + d_skip * u[t];
+        y[t] = hsum(acc) + tail + d_skip * u[t];
     }
 }
 
@@ -341,10 +350,8 @@ fn row_backward<T: Real, const W: usize>(
             su += ghi * b_t[i];
             gh[i] = ghi * da_t[i];
         }
-        for j in 0..W {
-            sdt += acc_dt[j];
-            su += acc_u[j];
-        }
+        sdt += hsum(acc_dt);
+        su += hsum(acc_u);
         gdt[t] = sdt;
         gu[t] += su * dtt;
     }
