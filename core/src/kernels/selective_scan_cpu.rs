@@ -61,7 +61,8 @@ fn hsum<T: Real, const W: usize>(mut v: [T; W]) -> T {
     while w > 1 {
         w /= 2;
         for j in 0..w {
-            v[j] = v[j] + v[j + w];
+            let add = v[j + w];
+            v[j] += add;
         }
     }
     v[0]
