@@ -20,10 +20,12 @@
 //! assert_eq!(u.grad(&grads).unwrap().dims(), [b, d, l]);
 //! ```
 
+pub mod blocks;
 pub mod complex;
 pub mod device;
 pub mod fixtures;
 pub mod kernels;
+pub mod mixers;
 
 pub use complex::ComplexTensor;
 pub use kernels::{

@@ -1,0 +1,150 @@
+//! Causal multi-head self-attention (Vaswani et al.), the Transformer baseline:
+//!
+//! ```text
+//! q, k, v = split(qkv(x)),   positions by rotary embedding (RoPE) or a learned table
+//! y = out(softmax(q kᵀ / √d_head + causal mask) v)
+//! ```
+//!
+//! The recurrent state is the KV cache: `step` appends one token's key and value.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// How token positions enter attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Positions {
+    /// Rotary embedding of queries and keys (GPT-NeoX layout: halves rotated).
+    Rotary,
+    /// A learned table added to the input, for sequences up to `max_len`.
+    Learned { max_len: usize },
+}
+
+#[derive(Config, Debug)]
+pub struct AttentionConfig {
+    pub d_model: usize,
+    #[config(default = 4)]
+    pub n_heads: usize,
+    #[config(default = "Positions::Rotary")]
+    pub positions: Positions,
+    #[config(default = 10000.0)]
+    pub rope_base: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub qkv: Linear,
+    pub out: Linear,
+    pub pos_table: Option<Param<Tensor<2>>>,
+    pub n_heads: usize,
+    pub rope_base: f64,
+}
+
+/// KV cache `[B, heads, T, d_head]` (T tokens seen so far).
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    pub k: Tensor<4>,
+    pub v: Tensor<4>,
+}
+
+impl KvCache {
+    pub fn len(&self) -> usize {
+        self.k.dims()[2]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AttentionConfig {
+    pub fn init(&self, device: &Device) -> Attention {
+        let d = self.d_model;
+        assert!(d % self.n_heads == 0, "attention: d_model {d} must be a multiple of n_heads {}", self.n_heads);
+        assert!((d / self.n_heads) % 2 == 0, "attention: the head size must be even (rotary embedding)");
+        Attention {
+            qkv: LinearConfig::new(d, 3 * d).with_bias(false).init(device),
+            out: LinearConfig::new(d, d).with_bias(false).init(device),
+            pos_table: match self.positions {
+                Positions::Rotary => None,
+                Positions::Learned { max_len } => {
+                    Some(Initializer::Normal { mean: 0.0, std: 0.02 }.init([max_len, d], device))
+                }
+            },
+            n_heads: self.n_heads,
+            rope_base: self.rope_base,
+        }
+    }
+}
+
+impl Attention {
+    fn d_head(&self) -> usize {
+        self.qkv.weight.dims()[0] / self.n_heads
+    }
+
+    pub fn init_state(&self, batch: usize, device: &Device) -> KvCache {
+        let z = Tensor::<4>::zeros([batch, self.n_heads, 0, self.d_head()], device);
+        KvCache { k: z.clone(), v: z }
+    }
+
+    /// Rotates `x` `[B, H, L, dh]` for absolute positions `offset..offset+L`.
+    fn rope(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
+        let [_, _, l, dh] = x.dims();
+        let half = dh / 2;
+        let device = x.device();
+        let pos = Tensor::<1, Int>::arange(offset as i64..(offset + l) as i64, &device).float().reshape([l, 1]);
+        let inv = Tensor::<1, Int>::arange(0..half as i64, &device)
+            .float()
+            .mul_scalar(-2.0 * self.rope_base.ln() / dh as f64)
+            .exp()
+            .reshape([1, half]);
+        let ang: Tensor<4> = (pos * inv).cast(x.dtype()).unsqueeze::<4>(); // [1, 1, L, half]
+        let (cos, sin) = (ang.clone().cos(), ang.sin());
+        let x1 = x.clone().narrow(3, 0, half);
+        let x2 = x.narrow(3, half, half);
+        Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 3)
+    }
+
+    /// Attention over `x` `[B, L, D]` after the tokens in `cache` (empty when `None`).
+    pub fn forward(&self, x: Tensor<3>, cache: Option<KvCache>) -> (Tensor<3>, KvCache) {
+        let [b, l, d] = x.dims();
+        let (h, dh) = (self.n_heads, self.d_head());
+        let cache = cache.unwrap_or_else(|| self.init_state(b, &x.device()));
+        let offset = cache.len();
+        let x = match &self.pos_table {
+            Some(t) => {
+                let max = t.dims()[0];
+                assert!(offset + l <= max, "attention: position {} beyond the learned table ({max})", offset + l);
+                x + t.val().narrow(0, offset, l).unsqueeze::<3>()
+            }
+            None => x,
+        };
+        let qkv = self.qkv.forward(x);
+        let heads = |i: usize| qkv.clone().narrow(2, i * d, d).reshape([b, l, h, dh]).swap_dims(1, 2);
+        let (mut q, mut k, v) = (heads(0), heads(1), heads(2));
+        if self.pos_table.is_none() {
+            q = self.rope(q, offset);
+            k = self.rope(k, offset);
+        }
+        let k = Tensor::cat(vec![cache.k, k], 2);
+        let v = Tensor::cat(vec![cache.v, v], 2);
+        let t = offset + l;
+        let scores = q.matmul(k.clone().swap_dims(2, 3)).div_scalar((dh as f64).sqrt()); // [B, H, L, T]
+        let device = scores.device();
+        let qi = Tensor::<1, Int>::arange(offset as i64..t as i64, &device).reshape([l, 1]);
+        let kj = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
+        let future: Tensor<2, Bool> = kj.greater(qi);
+        let scores = scores.mask_fill(future.unsqueeze::<4>(), -1e9);
+        let y = softmax(scores, 3).matmul(v.clone()); // [B, H, L, dh]
+        let y = y.swap_dims(1, 2).reshape([b, l, d]);
+        (self.out.forward(y), KvCache { k, v })
+    }
+
+    /// One token `x` `[B, D]` with the KV cache.
+    pub fn step(&self, x: Tensor<2>, cache: KvCache) -> (Tensor<2>, KvCache) {
+        let (y, cache) = self.forward(x.unsqueeze_dim(1), Some(cache));
+        (y.squeeze_dim(1), cache)
+    }
+}

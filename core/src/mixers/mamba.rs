@@ -1,0 +1,208 @@
+//! Mamba (Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces"), the
+//! block of mamba_ssm's `Mamba` module with its parameter names:
+//!
+//! ```text
+//! [x, z]   = in_proj(h)                          (d_model → 2·d_inner)
+//! x        = silu(causal depthwise conv1d(x))    (kernel d_conv)
+//! [Δ̃, B, C] = x_proj(x)                          (d_inner → dt_rank + 2·d_state)
+//! Δ        = softplus(dt_proj.weight · Δ̃ + dt_proj.bias)
+//! A        = −exp(A_log)                         (S4D-real init: A_log[:, n] = ln(n+1))
+//! h_t      = exp(Δ_t A) h_{t−1} + Δ_t B_t x_t,   y_t = C_t h_t + D x_t
+//! out      = out_proj(y · silu(z))
+//! ```
+//!
+//! dt_proj's bias is the inverse softplus of Δ ~ log-uniform[dt_min, dt_max].
+
+#![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names, so checkpoints map one to one
+
+use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
+use crate::kernels::{ScanArgs, selective_scan};
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+
+/// Hyper-parameters of a Mamba block (mamba_ssm's defaults).
+#[derive(Config, Debug)]
+pub struct MambaConfig {
+    pub d_model: usize,
+    #[config(default = 16)]
+    pub d_state: usize,
+    #[config(default = 4)]
+    pub d_conv: usize,
+    #[config(default = 2)]
+    pub expand: usize,
+    /// Rank of Δ's projection; `None` means ⌈d_model / 16⌉.
+    #[config(default = "None")]
+    pub dt_rank: Option<usize>,
+    #[config(default = 0.001)]
+    pub dt_min: f64,
+    #[config(default = 0.1)]
+    pub dt_max: f64,
+    #[config(default = 1e-4)]
+    pub dt_init_floor: f64,
+    #[config(default = true)]
+    pub conv_bias: bool,
+    #[config(default = false)]
+    pub bias: bool,
+}
+
+/// Depthwise causal convolution parameters, as PyTorch's `Conv1d(groups = channels)`.
+#[derive(Module, Debug)]
+pub struct DepthwiseConv1d {
+    /// `[channels, 1, kernel]`
+    pub weight: Param<Tensor<3>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl DepthwiseConv1d {
+    /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]`; returns the
+    /// output `[B, C, L]` and the new history (the last K−1 inputs).
+    pub fn forward(&self, x: Tensor<3>, history: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let [_, c, l] = x.dims();
+        let k = self.weight.dims()[2];
+        let padded = Tensor::cat(vec![history, x], 2); // [B, C, L + K − 1]
+        let w = self.weight.val().reshape([c, k]);
+        let mut y = padded.clone().narrow(2, 0, l) * w.clone().narrow(1, 0, 1).reshape([1, c, 1]);
+        for j in 1..k {
+            y = y + padded.clone().narrow(2, j, l) * w.clone().narrow(1, j, 1).reshape([1, c, 1]);
+        }
+        if let Some(b) = &self.bias {
+            y = y + b.val().reshape([1, c, 1]);
+        }
+        let new_history = padded.narrow(2, l, k - 1);
+        (y, new_history)
+    }
+}
+
+/// A Mamba block.
+#[derive(Module, Debug)]
+#[allow(non_snake_case)]
+pub struct Mamba {
+    pub in_proj: Linear,
+    pub conv1d: DepthwiseConv1d,
+    pub x_proj: Linear,
+    pub dt_proj: Linear,
+    /// `[d_inner, d_state]`; A = −exp(A_log).
+    pub A_log: Param<Tensor<2>>,
+    /// Skip connection `[d_inner]`.
+    pub D: Param<Tensor<1>>,
+    pub out_proj: Linear,
+    pub d_inner: usize,
+    pub d_state: usize,
+    pub d_conv: usize,
+    pub dt_rank: usize,
+}
+
+/// Recurrent state of a Mamba block: conv history `[B, d_inner, d_conv−1]`, SSM state
+/// `[B, d_inner, d_state]`.
+#[derive(Debug, Clone)]
+pub struct MambaState {
+    pub conv: Tensor<3>,
+    pub ssm: Tensor<3>,
+}
+
+impl MambaConfig {
+    pub fn d_inner(&self) -> usize {
+        self.expand * self.d_model
+    }
+
+    pub fn init(&self, device: &Device) -> Mamba {
+        let (d_inner, n, k) = (self.d_inner(), self.d_state, self.d_conv);
+        assert!(k >= 1 && n >= 1 && d_inner >= 1, "mamba: d_conv, d_state and d_inner must be positive");
+        let dt_rank = self.dt_rank.unwrap_or(self.d_model.div_ceil(16));
+        let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
+        let conv_bound = 1.0 / (k as f64).sqrt();
+        let conv1d = DepthwiseConv1d {
+            weight: Initializer::Uniform { min: -conv_bound, max: conv_bound }.init([d_inner, 1, k], device),
+            bias: self
+                .conv_bias
+                .then(|| Initializer::Uniform { min: -conv_bound, max: conv_bound }.init([d_inner], device)),
+        };
+        // dt_proj: weight ~ U(±dt_rank^−½); bias = softplus⁻¹(Δ), Δ log-uniform in [dt_min, dt_max].
+        let std = (dt_rank as f64).powf(-0.5);
+        let mut dt_proj = lin(dt_rank, d_inner, true);
+        dt_proj.weight = Initializer::Uniform { min: -std, max: std }.init([dt_rank, d_inner], device);
+        let (lo, hi) = (self.dt_min.ln(), self.dt_max.ln());
+        let dt =
+            Tensor::<1>::random([d_inner], Distribution::Uniform(lo, hi), device).exp().clamp_min(self.dt_init_floor);
+        // softplus⁻¹(Δ) = Δ + ln(1 − e^{−Δ})
+        let inv = dt.clone() + (dt.neg().exp().neg() + 1.0).log();
+        dt_proj.bias = Some(Param::from_tensor(inv));
+        let a = Tensor::<1, Int>::arange(1..n as i64 + 1, device).float().log().reshape([1, n]).repeat_dim(0, d_inner);
+        Mamba {
+            in_proj: lin(self.d_model, 2 * d_inner, self.bias),
+            conv1d,
+            x_proj: lin(d_inner, dt_rank + 2 * n, false),
+            dt_proj,
+            A_log: Param::from_tensor(a),
+            D: Param::from_tensor(Tensor::ones([d_inner], device)),
+            out_proj: lin(d_inner, self.d_model, self.bias),
+            d_inner,
+            d_state: n,
+            d_conv: k,
+            dt_rank,
+        }
+    }
+}
+
+impl Mamba {
+    pub fn init_state(&self, batch: usize, device: &Device) -> MambaState {
+        MambaState {
+            conv: Tensor::zeros([batch, self.d_inner, self.d_conv - 1], device),
+            ssm: Tensor::zeros([batch, self.d_inner, self.d_state], device),
+        }
+    }
+
+    fn a(&self) -> Tensor<2> {
+        self.A_log.val().exp().neg()
+    }
+
+    /// Parallel form over `x` `[B, L, d_model]`, from `state` (zero when `None`).
+    pub fn forward(&self, x: Tensor<3>, state: Option<MambaState>) -> (Tensor<3>, MambaState) {
+        let [b, _, _] = x.dims();
+        let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
+        let state = state.unwrap_or_else(|| self.init_state(b, &x.device()));
+        let xz = self.in_proj.forward(x);
+        let xs = xz.clone().narrow(2, 0, e).swap_dims(1, 2); // [B, E, L]
+        let z = xz.narrow(2, e, e).swap_dims(1, 2);
+        let (xc, conv) = self.conv1d.forward(xs, state.conv);
+        let u = silu(xc); // [B, E, L]
+        let x_dbl = self.x_proj.forward(u.clone().swap_dims(1, 2)); // [B, L, R + 2N]
+        let dt = x_dbl.clone().narrow(2, 0, r);
+        let bm = x_dbl.clone().narrow(2, r, n).swap_dims(1, 2); // [B, N, L]
+        let cm = x_dbl.narrow(2, r + n, n).swap_dims(1, 2);
+        let delta = dt.matmul(self.dt_proj.weight.val().unsqueeze::<3>()).swap_dims(1, 2); // [B, E, L]
+        let mut args = ScanArgs::new(u, delta, self.a(), bm, cm).d(self.D.val()).z(z).softplus(true).h0(state.ssm);
+        if let Some(bias) = &self.dt_proj.bias {
+            args = args.delta_bias(bias.val());
+        }
+        let out = selective_scan(args);
+        let y = self.out_proj.forward(out.y.swap_dims(1, 2));
+        (y, MambaState { conv, ssm: out.last_state })
+    }
+
+    /// One token `x` `[B, d_model]`.
+    pub fn step(&self, x: Tensor<2>, state: MambaState) -> (Tensor<2>, MambaState) {
+        let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
+        let xz = self.in_proj.forward(x);
+        let xs = xz.clone().narrow(1, 0, e).unsqueeze_dim::<3>(2); // [B, E, 1]
+        let z = xz.narrow(1, e, e);
+        let (xc, conv) = self.conv1d.forward(xs, state.conv);
+        let u = silu(xc.squeeze_dim::<2>(2)); // [B, E]
+        let x_dbl = self.x_proj.forward(u.clone());
+        let dt = x_dbl.clone().narrow(1, 0, r);
+        let bm = x_dbl.clone().narrow(1, r, n).unsqueeze_dim::<3>(1); // [B, 1, N]
+        let cm = x_dbl.narrow(1, r + n, n).unsqueeze_dim::<3>(1);
+        let delta = dt.matmul(self.dt_proj.weight.val());
+        let params = ScanParams {
+            a: self.a(),
+            d: Some(self.D.val()),
+            delta_bias: self.dt_proj.bias.as_ref().map(|b| b.val()),
+            delta_softplus: true,
+        };
+        let (y, ssm) = selective_scan_step(state.ssm, ScanStepInput { u, delta, b: bm, c: cm, z: Some(z) }, &params);
+        (self.out_proj.forward(y), MambaState { conv, ssm })
+    }
+}

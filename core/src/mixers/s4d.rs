@@ -1,0 +1,160 @@
+//! S4D (Gu et al., "On the Parameterization and Initialization of Diagonal State Space
+//! Models"), as the `S4D` module of s4d.py: per channel h a diagonal complex SSM of N/2
+//! conjugate-pair modes, discretised by zero-order hold,
+//!
+//! ```text
+//! Δ = exp(log_dt),  A = −exp(log_A_real) + i·A_imag,  C' = C (e^{ΔA} − 1) / A
+//! convolution mode:  y = K ∗ u + D u,  K[l] = 2 Re Σ_n C'_n e^{ΔA_n l}
+//! recurrent mode:    x_t = e^{ΔA} x_{t−1} + u_t,  y_t = 2 Re Σ_n C'_n x_{t,n} + D u_t
+//! out = GLU(output_linear(GELU(y)))        (output_linear: H → 2H)
+//! ```
+//!
+//! Inits: S4D-Lin (A_imag = π n) or S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)), A_real = −½.
+
+use crate::complex::ComplexTensor;
+use crate::kernels::{causal_conv, s4d::s4d_kernel};
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{gelu, glu};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use serde::{Deserialize, Serialize};
+use std::ops::{Add, Mul};
+
+/// Initialisation of the imaginary parts of A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum S4dInit {
+    /// A_imag[n] = π n
+    Lin,
+    /// A_imag[n] = (N/π)(N/(2n+1) − 1)
+    Inv,
+}
+
+#[derive(Config, Debug)]
+pub struct S4dConfig {
+    pub d_model: usize,
+    /// State size N (N/2 complex conjugate-pair modes are stored).
+    #[config(default = 64)]
+    pub d_state: usize,
+    #[config(default = 0.001)]
+    pub dt_min: f64,
+    #[config(default = 0.1)]
+    pub dt_max: f64,
+    #[config(default = "S4dInit::Lin")]
+    pub init: S4dInit,
+}
+
+#[derive(Module, Debug)]
+pub struct S4d {
+    pub log_dt: Param<Tensor<1>>,
+    pub log_a_real: Param<Tensor<2>>,
+    pub a_imag: Param<Tensor<2>>,
+    pub c_re: Param<Tensor<2>>,
+    pub c_im: Param<Tensor<2>>,
+    pub d: Param<Tensor<1>>,
+    pub output_linear: Linear,
+}
+
+/// Complex state `[B, H, N/2]` of an S4D layer.
+#[derive(Debug, Clone)]
+pub struct S4dState {
+    pub x: ComplexTensor<3>,
+}
+
+impl S4dConfig {
+    pub fn init(&self, device: &Device) -> S4d {
+        let (h, n2) = (self.d_model, (self.d_state / 2).max(1));
+        let log_dt = Tensor::<1>::random([h], Distribution::Uniform(self.dt_min.ln(), self.dt_max.ln()), device);
+        let idx = Tensor::<1, Int>::arange(0..n2 as i64, device).float();
+        let a_imag = match self.init {
+            S4dInit::Lin => idx.mul_scalar(std::f64::consts::PI),
+            S4dInit::Inv => {
+                let nn = (2 * n2) as f64;
+                (idx.mul_scalar(2.0).add_scalar(1.0).recip().mul_scalar(nn) - 1.0).mul_scalar(nn / std::f64::consts::PI)
+            }
+        };
+        let c = |d: &Device| Tensor::<2>::random([h, n2], Distribution::Normal(0.0, 0.5f64.sqrt()), d);
+        S4d {
+            log_dt: Param::from_tensor(log_dt),
+            log_a_real: Param::from_tensor(Tensor::full([h, n2], 0.5f64.ln(), device)),
+            a_imag: Param::from_tensor(a_imag.reshape([1, n2]).repeat_dim(0, h)),
+            c_re: Param::from_tensor(c(device)),
+            c_im: Param::from_tensor(c(device)),
+            d: Param::from_tensor(Tensor::random([h], Distribution::Normal(0.0, 1.0), device)),
+            output_linear: LinearConfig::new(h, 2 * h).init(device),
+        }
+    }
+}
+
+impl S4d {
+    fn a(&self) -> ComplexTensor<2> {
+        ComplexTensor::new(self.log_a_real.val().exp().neg(), self.a_imag.val())
+    }
+
+    fn c(&self) -> ComplexTensor<2> {
+        ComplexTensor::new(self.c_re.val(), self.c_im.val())
+    }
+
+    /// (ΔA, C') of the discretised system, `[H, N/2]` each.
+    fn discrete(&self) -> (ComplexTensor<2>, ComplexTensor<2>) {
+        let dt: Tensor<2> = self.log_dt.val().exp().unsqueeze_dim(1);
+        let dta = self.a().mul_real(dt);
+        let c_prime = (self.c() * dta.clone().exp().add_scalar(-1.0)) / self.a();
+        (dta, c_prime)
+    }
+
+    pub fn init_state(&self, batch: usize, device: &Device) -> S4dState {
+        let [h, n2] = self.c_re.dims();
+        let z = Tensor::<3>::zeros([batch, h, n2], device);
+        S4dState { x: ComplexTensor::new(z.clone(), z) }
+    }
+
+    fn output(&self, y: Tensor<3>) -> Tensor<3> {
+        glu(self.output_linear.forward(gelu(y)), 2)
+    }
+
+    /// Convolution mode over `x` `[B, L, H]`, from `state` (zero when `None`).
+    pub fn forward(&self, x: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
+        let [_, l, h] = x.dims();
+        let u = x.swap_dims(1, 2); // [B, H, L]
+        let k = s4d_kernel(self.log_dt.val(), self.a(), self.c(), l);
+        let mut y = causal_conv(u.clone(), k) + u.clone() * self.d.val().reshape([1, h, 1]);
+        let (dta, c_prime) = self.discrete();
+        let (device, dtype) = (u.device(), u.dtype());
+        let steps = |from: i64, to: i64| -> Tensor<3> {
+            Tensor::<1, Int>::arange(from..to, &device).float().cast(dtype).reshape([1, 1, l])
+        };
+        // x_L = Σ_l e^{ΔA (L−1−l)} u_l (+ e^{ΔA L} x0): a [H, L, N/2] Vandermonde matmul.
+        let rev: Tensor<3> = steps(0, l as i64).flip([2]); // L−1 … 0
+        let vand = dta.clone().unsqueeze_dim::<3>(2).mul_real(rev).exp(); // [H, N/2, L]
+        let ut = u.swap_dims(0, 1); // [H, B, L]
+        let xr = ut.clone().matmul(vand.re.swap_dims(1, 2)); // [H, B, N/2]
+        let xi = ut.matmul(vand.im.swap_dims(1, 2));
+        let mut x_last = ComplexTensor::new(xr.swap_dims(0, 1), xi.swap_dims(0, 1));
+        if let Some(s) = state {
+            // y_t += 2 Re Σ_n C'_n e^{ΔA (t+1)} x0_n ;  x_L += e^{ΔA L} x0
+            let pw = dta.clone().unsqueeze_dim::<3>(2).mul_real(steps(1, l as i64 + 1)).exp(); // [H, N/2, L]
+            let cw = c_prime.unsqueeze_dim::<3>(2).mul(pw); // [H, N/2, L]
+            let x0 = s.x;
+            // Re(a b) summed over n: [B, H, N/2] × [H, N/2, L] → [B, H, L]
+            let x0h = |t: Tensor<3>| t.swap_dims(0, 1); // [H, B, N/2]
+            let contrib = x0h(x0.re.clone()).matmul(cw.re) - x0h(x0.im.clone()).matmul(cw.im);
+            y = y + contrib.swap_dims(0, 1).mul_scalar(2.0);
+            let decay = dta.mul_scalar(l as f64).exp();
+            x_last = x_last.add(x0.mul(decay.unsqueeze_dim::<3>(0)));
+        }
+        (self.output(y.swap_dims(1, 2)), S4dState { x: x_last })
+    }
+
+    /// Recurrent mode for one token `x` `[B, H]`.
+    pub fn step(&self, x: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
+        let (dta, c_prime) = self.discrete();
+        let da = dta.exp().unsqueeze_dim::<3>(0);
+        let u: Tensor<3> = x.clone().unsqueeze_dim(2); // [B, H, 1], broadcast over modes
+        let xs = state.x.mul(da).add(ComplexTensor::from_real(u));
+        let yc = xs.clone().mul(c_prime.unsqueeze_dim::<3>(0)).re.sum_dim(2).squeeze_dim::<2>(2).mul_scalar(2.0);
+        let y = yc + x * self.d.val().unsqueeze_dim(0);
+        let out = glu(self.output_linear.forward(gelu(y)), 1);
+        (out, S4dState { x: xs })
+    }
+}
