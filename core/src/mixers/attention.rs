@@ -62,8 +62,8 @@ impl KvCache {
 impl AttentionConfig {
     pub fn init(&self, device: &Device) -> Attention {
         let d = self.d_model;
-        assert!(d % self.n_heads == 0, "attention: d_model {d} must be a multiple of n_heads {}", self.n_heads);
-        assert!((d / self.n_heads) % 2 == 0, "attention: the head size must be even (rotary embedding)");
+        assert!(d.is_multiple_of(self.n_heads), "attention: d_model {d} must be a multiple of n_heads {}", self.n_heads);
+        assert!((d / self.n_heads).is_multiple_of(2), "attention: the head size must be even (rotary embedding)");
         Attention {
             qkv: LinearConfig::new(d, 3 * d).with_bias(false).init(device),
             out: LinearConfig::new(d, d).with_bias(false).init(device),

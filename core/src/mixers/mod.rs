@@ -65,6 +65,7 @@ impl MixerConfig {
 }
 
 /// Any sequence mixer.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Mixer {
     Mamba(Mamba),
