@@ -26,6 +26,10 @@ pub mod device;
 pub mod fixtures;
 pub mod kernels;
 pub mod mixers;
+pub mod models;
+pub mod plot;
+pub mod tasks;
+pub mod train;
 
 pub use complex::ComplexTensor;
 pub use kernels::{

@@ -62,7 +62,11 @@ impl KvCache {
 impl AttentionConfig {
     pub fn init(&self, device: &Device) -> Attention {
         let d = self.d_model;
-        assert!(d.is_multiple_of(self.n_heads), "attention: d_model {d} must be a multiple of n_heads {}", self.n_heads);
+        assert!(
+            d.is_multiple_of(self.n_heads),
+            "attention: d_model {d} must be a multiple of n_heads {}",
+            self.n_heads
+        );
         assert!((d / self.n_heads).is_multiple_of(2), "attention: the head size must be even (rotary embedding)");
         Attention {
             qkv: LinearConfig::new(d, 3 * d).with_bias(false).init(device),

@@ -1,0 +1,172 @@
+//! PNG charts with plotters (bitmap backend, DejaVu Sans embedded: no system fonts needed).
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Axis scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Linear,
+    Log,
+}
+
+/// Moving average over `window` points.
+pub fn smooth(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let w = window.max(1);
+    let mut out = Vec::with_capacity(points.len());
+    let mut sum = 0.0;
+    for (i, &(x, y)) in points.iter().enumerate() {
+        sum += y;
+        if i >= w {
+            sum -= points[i - w].1;
+        }
+        out.push((x, sum / (i + 1).min(w) as f64));
+    }
+    out
+}
+
+fn range(vals: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in vals.filter(|v| v.is_finite() && (scale == Scale::Linear || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (if scale == Scale::Log { 1e-3 } else { 0.0 }, 1.0);
+    }
+    if hi <= lo {
+        hi = lo + lo.abs().max(1e-3);
+    }
+    match scale {
+        Scale::Linear => (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo)),
+        Scale::Log => (lo / 1.2, hi * 1.2),
+    }
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Line chart of named series to a PNG file.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    x_scale: Scale,
+    y_scale: Scale,
+) -> Result<(), String> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let xr = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)), x_scale);
+    let yr = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)), y_scale);
+    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(&e))?;
+            for (i, (name, pts)) in series.iter().enumerate() {
+                let c = COLORS[i % COLORS.len()];
+                let pts: Vec<(f64, f64)> = pts
+                    .iter()
+                    .copied()
+                    .filter(|p| p.1.is_finite() && (y_scale == Scale::Linear || p.1 > 0.0))
+                    .filter(|p| x_scale == Scale::Linear || p.0 > 0.0)
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+                if pts.len() <= 40 {
+                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| err(&e))?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }};
+    }
+    let mut builder = ChartBuilder::on(&root);
+    builder.caption(title, ("sans-serif", 24)).margin(12).x_label_area_size(40).y_label_area_size(60);
+    match (x_scale, y_scale) {
+        (Scale::Linear, Scale::Linear) => {
+            draw!(builder.build_cartesian_2d(xr.0..xr.1, yr.0..yr.1).map_err(|e| err(&e))?)
+        }
+        (Scale::Linear, Scale::Log) => {
+            draw!(builder.build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale()).map_err(|e| err(&e))?)
+        }
+        (Scale::Log, Scale::Linear) => {
+            draw!(builder.build_cartesian_2d((xr.0..xr.1).log_scale(), yr.0..yr.1).map_err(|e| err(&e))?)
+        }
+        (Scale::Log, Scale::Log) => {
+            draw!(builder.build_cartesian_2d((xr.0..xr.1).log_scale(), (yr.0..yr.1).log_scale()).map_err(|e| err(&e))?)
+        }
+    }
+    root.present().map_err(|e| err(&e))
+}
+
+/// Bar chart of named values in [0, y_max] to a PNG file.
+pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)], y_max: f64) -> Result<(), String> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let n = bars.len().max(1) as i32;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..(n - 1).max(0)).into_segmented(), 0f64..y_max)
+        .map_err(|e| err(&e))?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_style(("sans-serif", 18))
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let c = COLORS[i % COLORS.len()];
+            let mut r = Rectangle::new(
+                [(SegmentValue::Exact(i as i32), 0.0), (SegmentValue::Exact(i as i32 + 1), v.clamp(0.0, y_max))],
+                c.filled(),
+            );
+            r.set_margin(0, 0, 20, 20);
+            r
+        }))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            let y = (v.clamp(0.0, y_max) + y_max * 0.02).min(y_max * 0.96);
+            Text::new(format!("{v:.3}"), (SegmentValue::CenterOf(i as i32), y), ("sans-serif", 16))
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
