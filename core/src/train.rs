@@ -73,6 +73,8 @@ pub struct TrainConfig {
     pub out: Option<PathBuf>,
     pub resume: bool,
     pub progress: bool,
+    /// Stop after this many steps in this invocation (time-boxed jobs; continue with `resume`).
+    pub stop_after: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -89,6 +91,7 @@ impl Default for TrainConfig {
             out: None,
             resume: false,
             progress: true,
+            stop_after: None,
         }
     }
 }
@@ -144,15 +147,29 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 fn save_checkpoint<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &RunState) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // model.bpk: burn's record (keeps parameter ids, so the optimizer state re-attaches on resume);
+    // model.safetensors: the same weights for other tools.
+    let bpk_tmp = dir.join("model.bpk.tmp");
+    model.clone().save_file(&bpk_tmp).map_err(|e| format!("{}: {e:?}", bpk_tmp.display()))?;
     let tmp = dir.join("model.safetensors.tmp");
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     model.save_into(&mut store).map_err(|e| format!("{}: {e:?}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let opt_tmp = dir.join("optimizer.tmp");
     optim.save(&opt_tmp).map_err(|e| format!("{}: {e:?}", opt_tmp.display()))?;
-    std::fs::rename(&opt_tmp, dir.join("optimizer.bin")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (from, to) in [(&bpk_tmp, "model.bpk"), (&tmp, "model.safetensors"), (&opt_tmp, "optimizer.bin")] {
+        std::fs::rename(from, dir.join(to)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let json = serde_json::to_vec_pretty(state).unwrap();
     write_atomic(&dir.join("state.json"), &json)
+}
+
+/// Restores a checkpoint's model record (`model.bpk`) into `model`.
+pub fn load_checkpoint<M: Module>(dir: &Path, model: M) -> Result<M, String> {
+    let path = dir.join("model.bpk");
+    if !path.exists() {
+        return Err(format!("{}: no checkpoint", path.display()));
+    }
+    model.try_load_file(&path).map_err(|e| format!("{}: cannot load into this model: {e:?}", path.display()))
 }
 
 /// Loads `model.safetensors` from `dir` into `model`.
@@ -203,7 +220,7 @@ pub fn fit<M: Trainable>(
         if sp.exists() {
             let text = std::fs::read_to_string(&sp).map_err(|e| format!("{}: {e}", sp.display()))?;
             state = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", sp.display()))?;
-            load_model(dir, &mut model)?;
+            model = load_checkpoint(dir, model)?;
             optim = optim
                 .load(dir.join("optimizer.bin"))
                 .map_err(|e| format!("{}: {e:?}", dir.join("optimizer.bin").display()))?;
@@ -221,7 +238,8 @@ pub fn fit<M: Trainable>(
     let mut epoch_stats = Stats::default();
     let mut epoch_start = Instant::now();
     let mut train_time = 0.0;
-    while state.step < cfg.steps {
+    let end = cfg.stop_after.map_or(cfg.steps, |n| (state.step + n).min(cfg.steps));
+    while state.step < end {
         let step = state.step;
         let lr = cfg.lr_at(step);
         let t0 = Instant::now();
@@ -254,10 +272,15 @@ pub fn fit<M: Trainable>(
                 seconds: secs,
                 train_items_per_second: epoch_stats.items as f64 / train_time.max(1e-9),
             };
-            bar.println(format!(
+            let line = format!(
                 "epoch {} step {}: train loss {:.4} acc {:.4} | eval loss {:.4} acc {:.4}",
                 rec.epoch, rec.step, rec.train_loss, rec.train_accuracy, rec.eval_loss, rec.eval_accuracy
-            ));
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
             state.train_seconds += train_time;
             state.epochs.push(rec);
             if let Some(dir) = &ckpt {

@@ -1,0 +1,180 @@
+//! Synthetic tasks, the ListOps loader, the learning-rate schedule and the training runner.
+
+use burn::tensor::Device;
+use ssm_core::blocks::BlockConfig;
+use ssm_core::mixers::MixerConfig;
+use ssm_core::models::{TokenModelConfig, TokenTensors};
+use ssm_core::tasks::{ListOps, SyntheticTask};
+use ssm_core::train::{DataSource, TrainConfig, fit};
+use std::io::Write;
+
+#[test]
+fn selective_copying_targets_are_the_data_tokens_in_order() {
+    let t = SyntheticTask::SelectiveCopying { len: 30, n_tokens: 5, vocab: 7 };
+    let b = t.batch(16, 1);
+    assert_eq!((b.batch, b.len), (16, 35));
+    for r in 0..16 {
+        let x = &b.inputs[r * 35..(r + 1) * 35];
+        let y = &b.targets[r * 35..(r + 1) * 35];
+        let data: Vec<i64> = x[..30].iter().copied().filter(|&v| v >= 2).collect();
+        assert_eq!(data.len(), 5);
+        assert!(x[30..].iter().all(|&v| v == 1), "markers at the end");
+        assert_eq!(&y[30..], &data[..], "targets are the data tokens in order");
+        assert!(y[..30].iter().all(|&v| v == -1));
+    }
+    assert_eq!(b.scored(), 16 * 5);
+    // Deterministic in the seed, different across seeds.
+    assert_eq!(t.batch(16, 1).inputs, b.inputs);
+    assert_ne!(t.batch(16, 2).inputs, b.inputs);
+}
+
+#[test]
+fn induction_heads_and_mqar_targets_follow_the_rules() {
+    let t = SyntheticTask::InductionHeads { len: 40, vocab: 10 };
+    let b = t.batch(8, 3);
+    for r in 0..8 {
+        let x = &b.inputs[r * 40..(r + 1) * 40];
+        let y = &b.targets[r * 40..(r + 1) * 40];
+        assert_eq!(x[39], 10, "ends with the trigger");
+        let p = x.iter().position(|&v| v == 10).unwrap();
+        assert!(p < 38);
+        assert_eq!(y[39], x[p + 1], "the value after the first trigger");
+        assert_eq!(y.iter().filter(|&&v| v >= 0).count(), 1);
+    }
+    let t = SyntheticTask::Mqar { len: 48, n_pairs: 6, vocab: 20 };
+    let b = t.batch(8, 4);
+    for r in 0..8 {
+        let x = &b.inputs[r * 48..(r + 1) * 48];
+        let y = &b.targets[r * 48..(r + 1) * 48];
+        let pairs: std::collections::HashMap<i64, i64> = (0..6).map(|i| (x[2 * i], x[2 * i + 1])).collect();
+        let mut answered = 0;
+        for t in 12..48 {
+            if y[t] >= 0 {
+                assert_eq!(pairs[&x[t]], y[t], "query answered with its value");
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 6);
+    }
+    assert!(SyntheticTask::Mqar { len: 10, n_pairs: 6, vocab: 20 }.validate().is_err());
+    assert!(SyntheticTask::SelectiveCopying { len: 3, n_tokens: 5, vocab: 2 }.validate().is_err());
+}
+
+#[test]
+fn listops_parses_files_and_rejects_bad_input() {
+    let dir = std::env::temp_dir().join(format!("ssm-listops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.tsv");
+    std::fs::write(&good, "Source\tTarget\n( ( [MAX 2 ) 9 ) ]\t9\n( [SM 1 ) ]\t1\n").unwrap();
+    let d = ListOps::load(&good).unwrap();
+    assert_eq!(d.labels, vec![9, 1]);
+    assert_eq!(d.sequences[0], vec![12, 3, 10, 15]); // [MAX 2 9 ]
+    let b = d.batch(&[0, 1], 100);
+    assert_eq!((b.batch, b.len), (2, 4));
+    assert_eq!(&b.inputs[4..], &[0, 14, 2, 15], "left-padded");
+    assert_eq!(b.targets[7], 1);
+    // gzip
+    let gz = dir.join("good.tsv.gz");
+    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    e.write_all(&std::fs::read(&good).unwrap()).unwrap();
+    e.finish().unwrap();
+    assert_eq!(ListOps::load(&gz).unwrap().labels, vec![9, 1]);
+    // errors name the file and the problem
+    let bad = dir.join("bad.tsv");
+    std::fs::write(&bad, "Source\tTarget\n( [FOO 1 ) ]\t3\n").unwrap();
+    let err = ListOps::load(&bad).unwrap_err();
+    assert!(err.contains("bad.tsv") && err.contains("unknown token"), "{err}");
+    std::fs::write(&bad, "Source\tTarget\n( [SM 1 ) ]\t12\n").unwrap();
+    assert!(ListOps::load(&bad).unwrap_err().contains("not 0–9"));
+    assert!(ListOps::load(&dir.join("missing.tsv")).unwrap_err().contains("missing.tsv"));
+    // The shared LRA files, when present.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthetic_tasks/listops");
+    let real = root.join("basic_test.tsv.gz");
+    if real.exists() {
+        let d = ListOps::load(&real).unwrap();
+        assert_eq!(d.len(), 500);
+        assert!(d.sequences.iter().all(|s| s.len() >= 400));
+    } else {
+        eprintln!("SKIP: {} not found", real.display());
+    }
+}
+
+#[test]
+fn learning_rate_warms_up_then_decays() {
+    let c = TrainConfig { steps: 100, warmup_steps: 10, lr: 1.0, min_lr_ratio: 0.1, ..TrainConfig::default() };
+    assert!((c.lr_at(0) - 0.1).abs() < 1e-12);
+    assert!((c.lr_at(9) - 1.0).abs() < 1e-12);
+    assert!((c.lr_at(10) - 1.0).abs() < 1e-12);
+    assert!((c.lr_at(55) - 0.55).abs() < 1e-9, "half-way through the cosine");
+    assert!((c.lr_at(100) - 0.1).abs() < 1e-12);
+    assert!(c.lr_at(30) > c.lr_at(60));
+}
+
+struct Tiny {
+    task: SyntheticTask,
+}
+
+impl DataSource<TokenTensors> for Tiny {
+    fn train_batch(&mut self, step: usize, device: &Device) -> TokenTensors {
+        TokenTensors::new(&self.task.batch(8, 100 + step as u64), device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<TokenTensors> {
+        vec![TokenTensors::new(&self.task.batch(16, 7), device)]
+    }
+}
+
+fn tiny_run(out: &std::path::Path, stop_after: Option<usize>, resume: bool) -> ssm_core::train::RunState {
+    let dev = Device::flex().autodiff();
+    dev.seed(5);
+    let task = SyntheticTask::InductionHeads { len: 12, vocab: 6 };
+    let cfg = TokenModelConfig {
+        vocab: task.vocab_size(),
+        n_classes: task.vocab_size(),
+        n_layers: 1,
+        block: BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap()),
+    };
+    let model = cfg.init(&dev);
+    let tc = TrainConfig {
+        steps: 8,
+        epochs: 2,
+        lr: 3e-3,
+        warmup_steps: 2,
+        out: Some(out.to_path_buf()),
+        resume,
+        progress: false,
+        stop_after,
+        ..TrainConfig::default()
+    };
+    fit(model, &mut Tiny { task }, &tc, &dev).unwrap().state
+}
+
+#[test]
+fn runner_writes_outputs_and_resumes_exactly() {
+    let base = std::env::temp_dir().join(format!("ssm-runner-{}", std::process::id()));
+    let (a, b) = (base.join("a"), base.join("b"));
+    let _ = std::fs::remove_dir_all(&base);
+    let full = tiny_run(&a, None, false);
+    assert_eq!(full.step, 8);
+    assert_eq!(full.epochs.len(), 2);
+    for f in [
+        "metrics.json",
+        "loss.png",
+        "checkpoint/model.bpk",
+        "checkpoint/model.safetensors",
+        "checkpoint/optimizer.bin",
+        "checkpoint/state.json",
+    ] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["epochs"].as_array().unwrap().len(), 2);
+    assert!(m["final"]["eval_accuracy"].as_f64().unwrap() >= 0.0);
+    // Interrupted after the first epoch, then resumed: the same trajectory.
+    let half = tiny_run(&b, Some(4), false);
+    assert_eq!(half.step, 4);
+    let resumed = tiny_run(&b, None, true);
+    assert_eq!(resumed.step, 8);
+    let (x, y) = (full.epochs[1].eval_loss, resumed.epochs[1].eval_loss);
+    assert!((x - y).abs() < 1e-4 * x.abs().max(1.0), "resumed eval loss {y} vs uninterrupted {x}");
+    let _ = std::fs::remove_dir_all(&base);
+}
