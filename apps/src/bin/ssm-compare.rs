@@ -73,7 +73,8 @@ struct TrainArgs {
     steps: usize,
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
+    /// Peak learning rate (AdamW, warm-up then cosine decay).
+    #[arg(long, default_value_t = 3e-3)]
     lr: f64,
     /// Evaluations (and checkpoints) per run.
     #[arg(long, default_value_t = 4)]
@@ -156,6 +157,9 @@ fn block_for(name: &str, d_model: usize, max_len: usize) -> BlockConfig {
     b
 }
 
+/// Named test sets (by sequence length, or `test`).
+type TestSets = Vec<(String, Vec<TokenBatch>)>;
+
 /// Generated training stream, fixed evaluation set.
 struct Synthetic {
     task: SyntheticTask,
@@ -235,13 +239,8 @@ fn run_compare(a: TrainArgs) -> Result<()> {
     let c = &a.common;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
     // Task, data and test sets.
-    let (vocab, n_classes, seq_len, task_json, mut test_sets): (
-        usize,
-        usize,
-        usize,
-        serde_json::Value,
-        Vec<(String, Vec<TokenBatch>)>,
-    );
+    let (vocab, n_classes, seq_len, task_json): (usize, usize, usize, serde_json::Value);
+    let mut test_sets: TestSets;
     let mut listops: Option<ListOpsData> = None;
     let synthetic = match a.task.as_str() {
         "listops" => {
