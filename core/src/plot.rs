@@ -52,6 +52,19 @@ fn range(vals: impl Iterator<Item = f64>, scale: Scale) -> (f64, f64) {
     }
 }
 
+/// Compact tick label.
+fn num(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -80,7 +93,16 @@ pub fn line_chart(
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| err(&e))?;
+            chart
+                .configure_mesh()
+                .x_labels(6)
+                .y_labels(8)
+                .x_label_formatter(&|v| num(*v))
+                .y_label_formatter(&|v| num(*v))
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .draw()
+                .map_err(|e| err(&e))?;
             for (i, (name, pts)) in series.iter().enumerate() {
                 let c = COLORS[i % COLORS.len()];
                 let pts: Vec<(f64, f64)> = pts

@@ -24,7 +24,10 @@ fn x(b: usize, l: usize, d: usize, dev: &Device) -> Tensor<3> {
 fn state_parts(s: &MixerState) -> Vec<Tensor<3>> {
     match s {
         MixerState::Mamba(m) => vec![m.conv.clone(), m.ssm.clone()],
-        MixerState::S4d(m) => vec![m.x.re.clone(), m.x.im.clone()],
+        MixerState::S4d(m) => {
+            let x = m.clone().resolve();
+            vec![x.re, x.im]
+        }
         MixerState::Attention(kv) => vec![kv.k.clone().flatten(1, 2), kv.v.clone().flatten(1, 2)],
     }
 }

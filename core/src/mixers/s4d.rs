@@ -55,10 +55,38 @@ pub struct S4d {
     pub output_linear: Linear,
 }
 
-/// Complex state `[B, H, N/2]` of an S4D layer.
+/// State of an S4D layer: the complex modes `[B, H, N/2]`. After a parallel `forward` it is
+/// kept pending (the inputs and ΔA) and computed only when used, since training never needs it.
 #[derive(Debug, Clone)]
-pub struct S4dState {
-    pub x: ComplexTensor<3>,
+pub enum S4dState {
+    Ready(ComplexTensor<3>),
+    Pending { u: Tensor<3>, dta: ComplexTensor<2>, x0: Option<ComplexTensor<3>> },
+}
+
+impl S4dState {
+    /// The modes `[B, H, N/2]`: x_L = Σ_l e^{ΔA (L−1−l)} u_l (+ e^{ΔA L} x0), a Vandermonde matmul.
+    pub fn resolve(self) -> ComplexTensor<3> {
+        match self {
+            S4dState::Ready(x) => x,
+            S4dState::Pending { u, dta, x0 } => {
+                let l = u.dims()[2];
+                let rev: Tensor<3> = Tensor::<1, Int>::arange(0..l as i64, &u.device())
+                    .float()
+                    .cast(u.dtype())
+                    .flip([0])
+                    .reshape([1, 1, l]);
+                let vand = dta.clone().unsqueeze_dim::<3>(2).mul_real(rev).exp(); // [H, N/2, L]
+                let ut = u.swap_dims(0, 1); // [H, B, L]
+                let xr = ut.clone().matmul(vand.re.swap_dims(1, 2)); // [H, B, N/2]
+                let xi = ut.matmul(vand.im.swap_dims(1, 2));
+                let x = ComplexTensor::new(xr.swap_dims(0, 1), xi.swap_dims(0, 1));
+                match x0 {
+                    Some(x0) => x.add(x0.mul(dta.mul_scalar(l as f64).exp().unsqueeze_dim::<3>(0))),
+                    None => x,
+                }
+            }
+        }
+    }
 }
 
 impl S4dConfig {
@@ -106,7 +134,7 @@ impl S4d {
     pub fn init_state(&self, batch: usize, device: &Device) -> S4dState {
         let [h, n2] = self.c_re.dims();
         let z = Tensor::<3>::zeros([batch, h, n2], device);
-        S4dState { x: ComplexTensor::new(z.clone(), z) }
+        S4dState::Ready(ComplexTensor::new(z.clone(), z))
     }
 
     fn output(&self, y: Tensor<3>) -> Tensor<3> {
@@ -120,41 +148,31 @@ impl S4d {
         let k = s4d_kernel(self.log_dt.val(), self.a(), self.c(), l);
         let mut y = causal_conv(u.clone(), k) + u.clone() * self.d.val().reshape([1, h, 1]);
         let (dta, c_prime) = self.discrete();
-        let (device, dtype) = (u.device(), u.dtype());
-        let steps = |from: i64, to: i64| -> Tensor<3> {
-            Tensor::<1, Int>::arange(from..to, &device).float().cast(dtype).reshape([1, 1, l])
-        };
-        // x_L = Σ_l e^{ΔA (L−1−l)} u_l (+ e^{ΔA L} x0): a [H, L, N/2] Vandermonde matmul.
-        let rev: Tensor<3> = steps(0, l as i64).flip([2]); // L−1 … 0
-        let vand = dta.clone().unsqueeze_dim::<3>(2).mul_real(rev).exp(); // [H, N/2, L]
-        let ut = u.swap_dims(0, 1); // [H, B, L]
-        let xr = ut.clone().matmul(vand.re.swap_dims(1, 2)); // [H, B, N/2]
-        let xi = ut.matmul(vand.im.swap_dims(1, 2));
-        let mut x_last = ComplexTensor::new(xr.swap_dims(0, 1), xi.swap_dims(0, 1));
-        if let Some(s) = state {
-            // y_t += 2 Re Σ_n C'_n e^{ΔA (t+1)} x0_n ;  x_L += e^{ΔA L} x0
-            let pw = dta.clone().unsqueeze_dim::<3>(2).mul_real(steps(1, l as i64 + 1)).exp(); // [H, N/2, L]
-            let cw = c_prime.unsqueeze_dim::<3>(2).mul(pw); // [H, N/2, L]
-            let x0 = s.x;
-            // Re(a b) summed over n: [B, H, N/2] × [H, N/2, L] → [B, H, L]
+        let x0 = state.map(S4dState::resolve);
+        if let Some(x0) = &x0 {
+            // y_t += 2 Re Σ_n C'_n e^{ΔA (t+1)} x0_n
+            let steps: Tensor<3> =
+                Tensor::<1, Int>::arange(1..l as i64 + 1, &u.device()).float().cast(u.dtype()).reshape([1, 1, l]);
+            let pw = dta.clone().unsqueeze_dim::<3>(2).mul_real(steps).exp(); // [H, N/2, L]
+            let cw = c_prime.unsqueeze_dim::<3>(2).mul(pw);
             let x0h = |t: Tensor<3>| t.swap_dims(0, 1); // [H, B, N/2]
             let contrib = x0h(x0.re.clone()).matmul(cw.re) - x0h(x0.im.clone()).matmul(cw.im);
             y = y + contrib.swap_dims(0, 1).mul_scalar(2.0);
-            let decay = dta.mul_scalar(l as f64).exp();
-            x_last = x_last.add(x0.mul(decay.unsqueeze_dim::<3>(0)));
         }
-        (self.output(y.swap_dims(1, 2)), S4dState { x: x_last })
+        let state = S4dState::Pending { u, dta, x0 };
+        (self.output(y.swap_dims(1, 2)), state)
     }
 
     /// Recurrent mode for one token `x` `[B, H]`.
     pub fn step(&self, x: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
         let (dta, c_prime) = self.discrete();
         let da = dta.exp().unsqueeze_dim::<3>(0);
+        let prev = state.resolve();
         let u: Tensor<3> = x.clone().unsqueeze_dim(2); // [B, H, 1], broadcast over modes
-        let xs = state.x.mul(da).add(ComplexTensor::from_real(u));
+        let xs = prev.mul(da).add(ComplexTensor::from_real(u));
         let yc = xs.clone().mul(c_prime.unsqueeze_dim::<3>(0)).re.sum_dim(2).squeeze_dim::<2>(2).mul_scalar(2.0);
         let y = yc + x * self.d.val().unsqueeze_dim(0);
         let out = glu(self.output_linear.forward(gelu(y)), 1);
-        (out, S4dState { x: xs })
+        (out, S4dState::Ready(xs))
     }
 }
