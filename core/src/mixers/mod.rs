@@ -75,6 +75,7 @@ pub enum Mixer {
 
 /// The recurrent state of a mixer.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum MixerState {
     Mamba(MambaState),
     S4d(S4dState),

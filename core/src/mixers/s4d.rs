@@ -58,6 +58,7 @@ pub struct S4d {
 /// State of an S4D layer: the complex modes `[B, H, N/2]`. After a parallel `forward` it is
 /// kept pending (the inputs and ΔA) and computed only when used, since training never needs it.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum S4dState {
     Ready(ComplexTensor<3>),
     Pending { u: Tensor<3>, dta: ComplexTensor<2>, x0: Option<ComplexTensor<3>> },
