@@ -163,18 +163,25 @@ impl Mamba {
     pub fn forward(&self, x: Tensor<3>, state: Option<MambaState>) -> (Tensor<3>, MambaState) {
         let [b, _, _] = x.dims();
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
-        let state = state.unwrap_or_else(|| self.init_state(b, &x.device()));
+        // Without a state, the conv history is zeros and the scan starts from h0 = 0 (no h0 input).
+        let (history, h0) = match state {
+            Some(s) => (s.conv, Some(s.ssm)),
+            None => (Tensor::zeros([b, self.d_inner, self.d_conv - 1], &x.device()), None),
+        };
         let xz = self.in_proj.forward(x);
         let xs = xz.clone().narrow(2, 0, e).swap_dims(1, 2); // [B, E, L]
         let z = xz.narrow(2, e, e).swap_dims(1, 2);
-        let (xc, conv) = self.conv1d.forward(xs, state.conv);
+        let (xc, conv) = self.conv1d.forward(xs, history);
         let u = silu(xc); // [B, E, L]
         let x_dbl = self.x_proj.forward(u.clone().swap_dims(1, 2)); // [B, L, R + 2N]
         let dt = x_dbl.clone().narrow(2, 0, r);
         let bm = x_dbl.clone().narrow(2, r, n).swap_dims(1, 2); // [B, N, L]
         let cm = x_dbl.narrow(2, r + n, n).swap_dims(1, 2);
         let delta = dt.matmul(self.dt_proj.weight.val().unsqueeze::<3>()).swap_dims(1, 2); // [B, E, L]
-        let mut args = ScanArgs::new(u, delta, self.a(), bm, cm).d(self.D.val()).z(z).softplus(true).h0(state.ssm);
+        let mut args = ScanArgs::new(u, delta, self.a(), bm, cm).d(self.D.val()).z(z).softplus(true);
+        if let Some(h0) = h0 {
+            args = args.h0(h0);
+        }
         if let Some(bias) = &self.dt_proj.bias {
             args = args.delta_bias(bias.val());
         }
