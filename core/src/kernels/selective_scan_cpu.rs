@@ -45,6 +45,19 @@ impl ScanDims {
     }
 }
 
+/// Defines `$name`, a copy of `$inner::<T, $w>` compiled with the given target features
+/// (the inner function is `#[inline(always)]`, so its loops are vectorised for them).
+macro_rules! simd_variant {
+    ($name:ident, $features:literal, $inner:ident, $w:literal, ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?, ($($extra:expr),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
+            $inner::<T, $w>($($arg),* $(, $extra)*)
+        }
+    };
+}
+
 /// Δ_t for one row, written into `out`.
 #[inline(always)]
 fn row_delta<T: Real>(delta: &[T], bias: T, softplus: bool, out: &mut [T]) {
@@ -155,46 +168,6 @@ fn row_full<T: Real, const W: usize>(
             *yv *= silu(zv);
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn row_full_avx2<T: Real>(
-    x: &ScanInputs<'_, T>,
-    delta: &[T],
-    bias: T,
-    u: &[T],
-    a: &[T],
-    bt: &[T],
-    ct: &[T],
-    d_skip: T,
-    z: Option<&[T]>,
-    dt: &mut [T],
-    h: &mut [T],
-    y: &mut [T],
-) {
-    row_full::<T, 8>(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn row_full_avx512<T: Real>(
-    x: &ScanInputs<'_, T>,
-    delta: &[T],
-    bias: T,
-    u: &[T],
-    a: &[T],
-    bt: &[T],
-    ct: &[T],
-    d_skip: T,
-    z: Option<&[T]>,
-    dt: &mut [T],
-    h: &mut [T],
-    y: &mut [T],
-) {
-    row_full::<T, 16>(x, delta, bias, u, a, bt, ct, d_skip, z, dt, h, y)
 }
 
 /// The widest vector instruction set of this CPU that the kernels have a variant for.
@@ -389,52 +362,6 @@ fn row_backward_outlined<T: Real>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn row_backward_avx2<T: Real>(
-    u: &[T],
-    dt: &[T],
-    a: &[T],
-    bt: &[T],
-    ct: &[T],
-    h0: &[T],
-    hs: &[T],
-    das: &[T],
-    gy: &[T],
-    gh: &mut [T],
-    gu: &mut [T],
-    gdt: &mut [T],
-    ga: &mut [T],
-    gb: &mut [T],
-    gc: &mut [T],
-) {
-    row_backward::<T, 8>(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-fn row_backward_avx512<T: Real>(
-    u: &[T],
-    dt: &[T],
-    a: &[T],
-    bt: &[T],
-    ct: &[T],
-    h0: &[T],
-    hs: &[T],
-    das: &[T],
-    gy: &[T],
-    gh: &mut [T],
-    gu: &mut [T],
-    gdt: &mut [T],
-    ga: &mut [T],
-    gb: &mut [T],
-    gc: &mut [T],
-) {
-    row_backward::<T, 16>(u, dt, a, bt, ct, h0, hs, das, gy, gh, gu, gdt, ga, gb, gc)
-}
-
 /// Backward selective scan. `dy` is the gradient of `out` `[B,D,L]`, `dlast` of the final state.
 pub fn backward<T: Real>(x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>) -> ScanGrads<T> {
     let (bsz, dim, l, n, groups) = (s.batch, s.dim, s.len, s.state, s.groups);
@@ -596,29 +523,12 @@ fn backward_task<T: Real, const W: usize>(
     (task.bi, task.d0, gb, gc, ga, gd, gbias)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn backward_task_avx2<T: Real>(
-    x: &ScanInputs<'_, T>,
-    s: ScanDims,
-    dy: &[T],
-    dlast: Option<&[T]>,
-    task: Task<'_, T>,
-) -> Part<T> {
-    backward_task::<T, 8>(x, s, dy, dlast, task, Simd::Avx2)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn backward_task_avx512<T: Real>(
-    x: &ScanInputs<'_, T>,
-    s: ScanDims,
-    dy: &[T],
-    dlast: Option<&[T]>,
-    task: Task<'_, T>,
-) -> Part<T> {
-    backward_task::<T, 16>(x, s, dy, dlast, task, Simd::Avx512)
-}
+simd_variant!(row_full_avx2, "avx2,fma", row_full, 8, (x: &ScanInputs<'_, T>, delta: &[T], bias: T, u: &[T], a: &[T], bt: &[T], ct: &[T], d_skip: T, z: Option<&[T]>, dt: &mut [T], h: &mut [T], y: &mut [T]), ());
+simd_variant!(row_full_avx512, "avx512f,avx2,fma", row_full, 16, (x: &ScanInputs<'_, T>, delta: &[T], bias: T, u: &[T], a: &[T], bt: &[T], ct: &[T], d_skip: T, z: Option<&[T]>, dt: &mut [T], h: &mut [T], y: &mut [T]), ());
+simd_variant!(row_backward_avx2, "avx2,fma", row_backward, 8, (u: &[T], dt: &[T], a: &[T], bt: &[T], ct: &[T], h0: &[T], hs: &[T], das: &[T], gy: &[T], gh: &mut [T], gu: &mut [T], gdt: &mut [T], ga: &mut [T], gb: &mut [T], gc: &mut [T]), ());
+simd_variant!(row_backward_avx512, "avx512f,avx2,fma", row_backward, 16, (u: &[T], dt: &[T], a: &[T], bt: &[T], ct: &[T], h0: &[T], hs: &[T], das: &[T], gy: &[T], gh: &mut [T], gu: &mut [T], gdt: &mut [T], ga: &mut [T], gb: &mut [T], gc: &mut [T]), ());
+simd_variant!(backward_task_avx2, "avx2,fma", backward_task, 8, (x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T>, (Simd::Avx2));
+simd_variant!(backward_task_avx512, "avx512f,avx2,fma", backward_task, 16, (x: &ScanInputs<'_, T>, s: ScanDims, dy: &[T], dlast: Option<&[T]>, task: Task<'_, T>) -> Part<T>, (Simd::Avx512));
 
 /// `[.., X, Y]` → `[.., Y, X]` for a contiguous buffer of `outer` matrices.
 pub fn transpose_last2<T: Copy + Default + Send + Sync>(src: &[T], outer: usize, x: usize, y: usize) -> Vec<T> {
