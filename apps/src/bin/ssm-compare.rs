@@ -146,14 +146,13 @@ fn setup(c: &Common) -> Result<(Device, Vec<String>)> {
     Ok((device, mixers))
 }
 
-fn block_for(name: &str, d_model: usize, max_len: usize) -> BlockConfig {
+fn block_for(name: &str, d_model: usize) -> BlockConfig {
     let mixer = MixerConfig::by_name(name, d_model).expect("validated");
     let mut b = BlockConfig::new(mixer);
     if name == "attention" {
         // A Transformer block: attention then a gated MLP.
         b.mlp_hidden = Some(4 * d_model);
     }
-    let _ = max_len;
     b
 }
 
@@ -291,7 +290,7 @@ fn run_compare(a: TrainArgs) -> Result<()> {
     let mut results = Vec::new();
     for name in &mixers {
         device.seed(c.seed);
-        let cfg = TokenModelConfig { vocab, n_classes, n_layers: c.layers, block: block_for(name, c.d_model, seq_len) };
+        let cfg = TokenModelConfig { vocab, n_classes, n_layers: c.layers, block: block_for(name, c.d_model) };
         let adev = device.clone().autodiff();
         let model = cfg.init(&adev);
         let params = model.parameter_count();
@@ -385,11 +384,11 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
     println!("{:<10} {:>7} {:>12} {:>14}", "mixer", "len", "forward ms", "fwd+bwd ms");
     for name in &mixers {
         device.seed(c.seed);
-        let block = block_for(name, c.d_model, *lens.iter().max().unwrap_or(&1));
-        let heads = 4.0;
+        let block = block_for(name, c.d_model);
         for &l in &lens {
-            if name == "attention" {
-                let gib = a.batch as f64 * heads * (l as f64).powi(2) * 4.0 * 3.0 / (1u64 << 30) as f64;
+            if let MixerConfig::Attention(att) = &block.mixer {
+                // score, softmax and gradient matrices of [B, heads, L, L] f32
+                let gib = (a.batch * att.n_heads) as f64 * (l as f64).powi(2) * 4.0 * 3.0 / (1u64 << 30) as f64;
                 if gib > a.max_attention_gib {
                     println!("{name:<10} {l:>7} {:>12} {:>14}", "skipped", format!("(~{gib:.0} GiB)"));
                     rows.push(serde_json::json!({"mixer": name, "len": l, "skipped": format!("attention scores need ~{gib:.1} GiB")}));
