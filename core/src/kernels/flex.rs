@@ -51,11 +51,13 @@ struct ScanOwned {
     z: Option<FlexTensor>,
     bias: Option<FlexTensor>,
     h0: Option<FlexTensor>,
+    softplus: bool,
     dims: ScanDims,
     bc3: bool,
 }
 
 impl ScanOwned {
+    /// Decodes the `opts` bitmask: absent optional inputs (placeholders) become `None`.
     #[allow(clippy::too_many_arguments)]
     fn new(
         u: FlexTensor,
@@ -63,10 +65,11 @@ impl ScanOwned {
         a: FlexTensor,
         b: FlexTensor,
         c: FlexTensor,
-        d: Option<FlexTensor>,
-        z: Option<FlexTensor>,
-        bias: Option<FlexTensor>,
-        h0: Option<FlexTensor>,
+        d: FlexTensor,
+        z: FlexTensor,
+        bias: FlexTensor,
+        h0: FlexTensor,
+        opts: u32,
     ) -> Self {
         let (us, bs) = (dims(&u), dims(&b));
         let bc3 = bs.len() == 3;
@@ -78,10 +81,11 @@ impl ScanOwned {
             a: contiguous(a),
             b: contiguous(b),
             c: contiguous(c),
-            d: d.map(contiguous),
-            z: z.map(contiguous),
-            bias: bias.map(contiguous),
-            h0: h0.map(contiguous),
+            d: opt(d, opts, HAS_D).map(contiguous),
+            z: opt(z, opts, HAS_Z).map(contiguous),
+            bias: opt(bias, opts, HAS_DELTA_BIAS).map(contiguous),
+            h0: opt(h0, opts, HAS_H0).map(contiguous),
+            softplus: opts & DELTA_SOFTPLUS != 0,
             dims,
             bc3,
         }
@@ -107,26 +111,24 @@ impl ScanOwned {
             z: self.z.as_ref().map(slice),
             delta_bias: self.bias.as_ref().map(slice),
             h0: self.h0.as_ref().map(slice),
-            softplus: false,
+            softplus: self.softplus,
         };
         f(&inputs)
     }
 }
 
-fn scan_forward<T: Real>(x: &ScanOwned, softplus: bool) -> Vec<FlexTensor> {
+fn scan_forward<T: Real>(x: &ScanOwned) -> Vec<FlexTensor> {
     let s = x.dims;
     x.run::<T>(|inp| {
-        let inp = ScanInputs { softplus, ..*inp };
-        let (y, last) = scan::forward(&inp, s);
+        let (y, last) = scan::forward(inp, s);
         vec![out(y, &[s.batch, s.dim, s.len]), out(last, &[s.batch, s.dim, s.state])]
     })
 }
 
-fn scan_backward<T: Real>(x: &ScanOwned, softplus: bool, dy: &FlexTensor, dlast: &FlexTensor) -> Vec<FlexTensor> {
+fn scan_backward<T: Real>(x: &ScanOwned, dy: &FlexTensor, dlast: &FlexTensor) -> Vec<FlexTensor> {
     let s = x.dims;
     x.run::<T>(|inp| {
-        let inp = ScanInputs { softplus, ..*inp };
-        let g = scan::backward(&inp, s, slice(dy), Some(slice(dlast)));
+        let g = scan::backward(inp, s, slice(dy), Some(slice(dlast)));
         let outer = s.batch * s.groups;
         let gb = transpose_last2(&g.b, outer, s.len, s.state);
         let gc = transpose_last2(&g.c, outer, s.len, s.state);
@@ -247,18 +249,8 @@ impl SsmKernels for Flex {
         opts: u32,
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         let dt = check_dtype(&[&u, &delta, &a, &b, &c]);
-        let x = ScanOwned::new(
-            u,
-            delta,
-            a,
-            b,
-            c,
-            opt(d, opts, HAS_D),
-            opt(z, opts, HAS_Z),
-            opt(delta_bias, opts, HAS_DELTA_BIAS),
-            opt(h0, opts, HAS_H0),
-        );
-        let mut o = by_dtype!(dt, scan_forward(&x, opts & DELTA_SOFTPLUS != 0));
+        let x = ScanOwned::new(u, delta, a, b, c, d, z, delta_bias, h0, opts);
+        let mut o = by_dtype!(dt, scan_forward(&x));
         let last = o.pop().unwrap();
         (o.pop().unwrap(), last)
     }
@@ -278,19 +270,9 @@ impl SsmKernels for Flex {
         dlast: FloatTensor<Flex>,
     ) -> Vec<FloatTensor<Flex>> {
         let dt = check_dtype(&[&u, &delta, &a, &b, &c, &dy, &dlast]);
-        let x = ScanOwned::new(
-            u,
-            delta,
-            a,
-            b,
-            c,
-            opt(d, opts, HAS_D),
-            opt(z, opts, HAS_Z),
-            opt(delta_bias, opts, HAS_DELTA_BIAS),
-            opt(h0, opts, HAS_H0),
-        );
+        let x = ScanOwned::new(u, delta, a, b, c, d, z, delta_bias, h0, opts);
         let (dy, dlast) = (contiguous(dy), contiguous(dlast));
-        by_dtype!(dt, scan_backward(&x, opts & DELTA_SOFTPLUS != 0, &dy, &dlast))
+        by_dtype!(dt, scan_backward(&x, &dy, &dlast))
     }
 
     fn linear_recurrence(
