@@ -26,10 +26,10 @@ pub enum Norm {
 }
 
 impl Norm {
-    pub fn new(kind: NormKind, d: usize, device: &Device) -> Self {
+    pub fn new(kind: NormKind, d: usize, eps: f64, device: &Device) -> Self {
         match kind {
-            NormKind::Rms => Norm::Rms(RmsNormConfig::new(d).with_epsilon(1e-5).init(device)),
-            NormKind::Layer => Norm::Layer(LayerNormConfig::new(d).init(device)),
+            NormKind::Rms => Norm::Rms(RmsNormConfig::new(d).with_epsilon(eps).init(device)),
+            NormKind::Layer => Norm::Layer(LayerNormConfig::new(d).with_epsilon(eps).init(device)),
         }
     }
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -70,25 +70,32 @@ pub enum Combine {
 pub struct BlockConfig {
     pub mixer: MixerConfig,
     pub norm: NormKind,
+    /// The norms' ε (1e-5 unless a checkpoint says otherwise).
+    #[serde(default = "default_eps")]
+    pub norm_eps: f64,
     /// Hidden width of the gated MLP (`None`: no MLP, as in Mamba).
     pub mlp_hidden: Option<usize>,
     /// Scan both directions with separate parameters (non-causal; no `step`).
     pub bidirectional: Option<Combine>,
 }
 
+fn default_eps() -> f64 {
+    1e-5
+}
+
 impl BlockConfig {
     pub fn new(mixer: MixerConfig) -> Self {
-        Self { mixer, norm: NormKind::Rms, mlp_hidden: None, bidirectional: None }
+        Self { mixer, norm: NormKind::Rms, norm_eps: default_eps(), mlp_hidden: None, bidirectional: None }
     }
 
     pub fn init(&self, device: &Device) -> ResidualBlock {
         let d = self.mixer.d_model();
         ResidualBlock {
-            norm: Norm::new(self.norm, d, device),
+            norm: Norm::new(self.norm, d, self.norm_eps, device),
             mixer: self.mixer.init(device),
             mixer_rev: self.bidirectional.map(|_| self.mixer.init(device)),
             average: self.bidirectional == Some(Combine::Average),
-            mlp_norm: self.mlp_hidden.map(|_| Norm::new(self.norm, d, device)),
+            mlp_norm: self.mlp_hidden.map(|_| Norm::new(self.norm, d, self.norm_eps, device)),
             mlp: self.mlp_hidden.map(|h| GatedMlp::new(d, h, device)),
         }
     }
@@ -149,7 +156,7 @@ impl Backbone {
     pub fn new(block: &BlockConfig, n_layers: usize, device: &Device) -> Self {
         Self {
             blocks: (0..n_layers).map(|_| block.init(device)).collect(),
-            norm_f: Norm::new(block.norm, block.mixer.d_model(), device),
+            norm_f: Norm::new(block.norm, block.mixer.d_model(), block.norm_eps, device),
         }
     }
 

@@ -54,6 +54,11 @@ pub trait DataSource<B> {
     fn train_batch(&mut self, step: usize, device: &Device) -> B;
     /// The evaluation set (the same every call).
     fn eval_batches(&self, device: &Device) -> Vec<B>;
+    /// Domain figures derived from the evaluation tallies (e.g. bits per byte), recorded with
+    /// each epoch and at the top level of metrics.json.
+    fn eval_metrics(&self, _eval: &Stats) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
 }
 
 /// Runner settings (the apps' common flags).
@@ -75,6 +80,10 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Stop after this many steps in this invocation (time-boxed jobs; continue with `resume`).
     pub stop_after: Option<usize>,
+    /// Training-time budget in seconds: after 10 steps the step count is cut to what fits, so
+    /// the schedule still ends in its cosine tail; the run also stops when the budget is spent.
+    #[serde(default)]
+    pub time_budget: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -92,6 +101,7 @@ impl Default for TrainConfig {
             resume: false,
             progress: true,
             stop_after: None,
+            time_budget: None,
         }
     }
 }
@@ -121,6 +131,9 @@ pub struct EpochRecord {
     pub lr: f64,
     pub seconds: f64,
     pub train_items_per_second: f64,
+    /// Domain figures from [`DataSource::eval_metrics`].
+    #[serde(default, flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Run state saved beside the checkpoint.
@@ -131,6 +144,9 @@ pub struct RunState {
     /// (step, train loss) every step.
     pub losses: Vec<(usize, f64)>,
     pub train_seconds: f64,
+    /// Step count chosen to fit a time budget (0: the configured count).
+    #[serde(default)]
+    pub planned_steps: usize,
 }
 
 /// The outcome of [`fit`].
@@ -229,7 +245,11 @@ pub fn fit<M: Trainable>(
             eprintln!("no checkpoint in {}: starting afresh", dir.display());
         }
     }
-    let per_epoch = cfg.steps.div_ceil(cfg.epochs);
+    let mut cfg = cfg.clone();
+    if cfg.resume && state.planned_steps > 0 {
+        cfg.steps = state.planned_steps; // a time-budgeted run keeps the schedule it chose
+    }
+    let mut per_epoch = cfg.steps.div_ceil(cfg.epochs);
     let bar = if cfg.progress { ProgressBar::new(cfg.steps as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]").unwrap(),
@@ -238,7 +258,8 @@ pub fn fit<M: Trainable>(
     let mut epoch_stats = Stats::default();
     let mut epoch_start = Instant::now();
     let mut train_time = 0.0;
-    let end = cfg.stop_after.map_or(cfg.steps, |n| (state.step + n).min(cfg.steps));
+    let mut end = cfg.stop_after.map_or(cfg.steps, |n| (state.step + n).min(cfg.steps));
+    let (mut spent, mut budget_steps) = (state.train_seconds, 0usize);
     while state.step < end {
         let step = state.step;
         let lr = cfg.lr_at(step);
@@ -252,10 +273,28 @@ pub fn fit<M: Trainable>(
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
-        train_time += t0.elapsed().as_secs_f64();
+        let dt = t0.elapsed().as_secs_f64();
+        train_time += dt;
+        spent += dt;
         epoch_stats.add(stats);
         state.losses.push((step, lv));
         state.step += 1;
+        if let Some(budget) = cfg.time_budget {
+            budget_steps += 1;
+            if budget_steps == 10 && state.planned_steps == 0 {
+                // Fit the schedule to the budget (steps so far took `spent` seconds).
+                let fit_steps = ((budget / (spent / state.step as f64)) as usize).clamp(state.step + 1, cfg.steps);
+                cfg.steps = fit_steps;
+                per_epoch = cfg.steps.div_ceil(cfg.epochs);
+                end = end.min(cfg.steps);
+                state.planned_steps = cfg.steps;
+                bar.set_length(cfg.steps as u64);
+            }
+            if spent >= budget && state.step < cfg.steps {
+                cfg.steps = state.step; // budget spent: evaluate and stop here
+                end = state.step;
+            }
+        }
         bar.set_message(format!("loss {lv:.4} lr {lr:.2e}"));
         bar.inc(1);
         if state.step % per_epoch == 0 || state.step == cfg.steps {
@@ -271,6 +310,7 @@ pub fn fit<M: Trainable>(
                 lr,
                 seconds: secs,
                 train_items_per_second: epoch_stats.items as f64 / train_time.max(1e-9),
+                extra: data.eval_metrics(&ev),
             };
             let line = format!(
                 "epoch {} step {}: train loss {:.4} acc {:.4} | eval loss {:.4} acc {:.4}",
@@ -300,12 +340,15 @@ pub fn fit<M: Trainable>(
 pub fn write_outputs(out: &Path, state: &RunState) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let last = state.epochs.last();
-    let metrics = serde_json::json!({
+    let mut metrics = serde_json::json!({
         "final": last,
         "steps": state.step,
         "train_seconds": state.train_seconds,
         "epochs": state.epochs,
     });
+    if let (Some(last), Some(m)) = (last, metrics.as_object_mut()) {
+        m.extend(last.extra.clone());
+    }
     write_atomic(&out.join("metrics.json"), &serde_json::to_vec_pretty(&metrics).unwrap())?;
     let smooth = plot::smooth(&state.losses.iter().map(|&(s, l)| (s as f64, l)).collect::<Vec<_>>(), 25);
     let eval: Vec<(f64, f64)> = state.epochs.iter().map(|e| (e.step as f64, e.eval_loss)).collect();

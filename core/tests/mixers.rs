@@ -10,9 +10,19 @@ use ssm_core::mixers::{Mixer, MixerConfig, MixerState};
 
 fn configs(d: usize) -> Vec<MixerConfig> {
     let mut v: Vec<MixerConfig> =
-        ["mamba", "s4d", "attention"].iter().map(|n| MixerConfig::by_name(n, d).unwrap()).collect();
-    if let MixerConfig::S4d(c) = &mut v[1] {
-        c.d_state = 8;
+        ["mamba", "mamba2", "s4d", "attention"].iter().map(|n| MixerConfig::by_name(n, d).unwrap()).collect();
+    for c in v.iter_mut() {
+        match c {
+            MixerConfig::S4d(c) => c.d_state = 8,
+            // 4 heads in 2 groups, chunks of 4 (13- and 20-step inputs span several, padded)
+            MixerConfig::Mamba2(c) => {
+                c.d_state = 8;
+                c.head_dim = 8;
+                c.n_groups = 2;
+                c.chunk_size = 4;
+            }
+            _ => {}
+        }
     }
     v
 }
@@ -24,6 +34,7 @@ fn x(b: usize, l: usize, d: usize, dev: &Device) -> Tensor<3> {
 fn state_parts(s: &MixerState) -> Vec<Tensor<3>> {
     match s {
         MixerState::Mamba(m) => vec![m.conv.clone(), m.ssm.clone()],
+        MixerState::Mamba2(m) => vec![m.conv.clone(), m.ssm.clone().flatten(2, 3)],
         MixerState::S4d(m) => {
             let x = m.clone().resolve();
             vec![x.re, x.im]
@@ -51,6 +62,27 @@ fn parallel_equals_step_by_step() {
         for (a, b) in state_parts(&s).iter().zip(state_parts(&last)) {
             assert_close(&format!("{} step state", m.name()), a, &b, 1e-4);
         }
+    }
+}
+
+#[test]
+fn mamba2_chunk_size_does_not_change_the_result() {
+    let dev = Device::flex();
+    let mut outs = Vec::new();
+    for chunk in [1, 3, 8, 64] {
+        dev.seed(5);
+        let MixerConfig::Mamba2(mut c) = MixerConfig::by_name("mamba2", 16).unwrap() else { unreachable!() };
+        c.d_state = 8;
+        c.head_dim = 8;
+        c.chunk_size = chunk;
+        let m = c.init(&dev);
+        dev.seed(6);
+        let (y, s) = m.forward(x(2, 17, 16, &dev), None);
+        outs.push((chunk, y, s.ssm));
+    }
+    for (chunk, y, s) in &outs[1..] {
+        assert_close(&format!("mamba2 chunk {chunk} outputs"), y, &outs[0].1, 1e-4);
+        assert_close(&format!("mamba2 chunk {chunk} state"), s, &outs[0].2, 1e-4);
     }
 }
 

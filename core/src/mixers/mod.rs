@@ -6,10 +6,12 @@
 
 pub mod attention;
 pub mod mamba;
+pub mod mamba2;
 pub mod s4d;
 
 pub use attention::{Attention, AttentionConfig, KvCache, Positions};
 pub use mamba::{Mamba, MambaConfig, MambaState};
+pub use mamba2::{Mamba2, Mamba2Config, Mamba2State};
 pub use s4d::{S4d, S4dConfig, S4dInit, S4dState};
 
 use burn::module::Module;
@@ -21,18 +23,20 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "mixer", rename_all = "lowercase")]
 pub enum MixerConfig {
     Mamba(MambaConfig),
+    Mamba2(Mamba2Config),
     S4d(S4dConfig),
     Attention(AttentionConfig),
 }
 
 /// Names accepted by [`MixerConfig::by_name`].
-pub const MIXER_NAMES: &[&str] = &["mamba", "s4d", "attention"];
+pub const MIXER_NAMES: &[&str] = &["mamba", "mamba2", "s4d", "attention"];
 
 impl MixerConfig {
     /// The default configuration of the mixer called `name` for width `d_model`.
     pub fn by_name(name: &str, d_model: usize) -> Result<Self, String> {
         match name {
             "mamba" => Ok(Self::Mamba(MambaConfig::new(d_model))),
+            "mamba2" => Ok(Self::Mamba2(Mamba2Config::new(d_model))),
             "s4d" => Ok(Self::S4d(S4dConfig::new(d_model))),
             "attention" | "transformer" => Ok(Self::Attention(AttentionConfig::new(d_model))),
             other => Err(format!("unknown mixer '{other}' (known: {})", MIXER_NAMES.join(", "))),
@@ -42,6 +46,7 @@ impl MixerConfig {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Mamba(_) => "mamba",
+            Self::Mamba2(_) => "mamba2",
             Self::S4d(_) => "s4d",
             Self::Attention(_) => "attention",
         }
@@ -50,6 +55,7 @@ impl MixerConfig {
     pub fn d_model(&self) -> usize {
         match self {
             Self::Mamba(c) => c.d_model,
+            Self::Mamba2(c) => c.d_model,
             Self::S4d(c) => c.d_model,
             Self::Attention(c) => c.d_model,
         }
@@ -58,6 +64,7 @@ impl MixerConfig {
     pub fn init(&self, device: &Device) -> Mixer {
         match self {
             Self::Mamba(c) => Mixer::Mamba(c.init(device)),
+            Self::Mamba2(c) => Mixer::Mamba2(c.init(device)),
             Self::S4d(c) => Mixer::S4d(c.init(device)),
             Self::Attention(c) => Mixer::Attention(c.init(device)),
         }
@@ -69,6 +76,7 @@ impl MixerConfig {
 #[derive(Module, Debug)]
 pub enum Mixer {
     Mamba(Mamba),
+    Mamba2(Mamba2),
     S4d(S4d),
     Attention(Attention),
 }
@@ -78,8 +86,73 @@ pub enum Mixer {
 #[allow(clippy::large_enum_variant)]
 pub enum MixerState {
     Mamba(MambaState),
+    Mamba2(Mamba2State),
     S4d(S4dState),
     Attention(KvCache),
+}
+
+impl MixerState {
+    /// Stacks the states of separate sequences into one batch (batch dimension first), e.g. after
+    /// prefilling prompts of different lengths one by one. `None` when the states cannot be
+    /// stacked (different mixers, or attention caches of different lengths).
+    pub fn cat_batch(states: Vec<MixerState>) -> Option<MixerState> {
+        let first = states.first()?;
+        match first {
+            MixerState::Mamba(_) => {
+                let (c, s): (Vec<_>, Vec<_>) = states
+                    .into_iter()
+                    .map(|s| match s {
+                        MixerState::Mamba(m) => Some((m.conv, m.ssm)),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+                Some(MixerState::Mamba(MambaState { conv: Tensor::cat(c, 0), ssm: Tensor::cat(s, 0) }))
+            }
+            MixerState::Mamba2(_) => {
+                let (c, s): (Vec<_>, Vec<_>) = states
+                    .into_iter()
+                    .map(|s| match s {
+                        MixerState::Mamba2(m) => Some((m.conv, m.ssm)),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+                Some(MixerState::Mamba2(Mamba2State { conv: Tensor::cat(c, 0), ssm: Tensor::cat(s, 0) }))
+            }
+            MixerState::S4d(_) => {
+                let (re, im): (Vec<_>, Vec<_>) = states
+                    .into_iter()
+                    .map(|s| match s {
+                        MixerState::S4d(m) => {
+                            let x = m.resolve();
+                            Some((x.re, x.im))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+                let x = crate::complex::ComplexTensor::new(Tensor::cat(re, 0), Tensor::cat(im, 0));
+                Some(MixerState::S4d(S4dState::Ready(x)))
+            }
+            MixerState::Attention(first) => {
+                let len = first.len();
+                let (k, v): (Vec<_>, Vec<_>) = states
+                    .into_iter()
+                    .map(|s| match s {
+                        MixerState::Attention(c) if c.len() == len => Some((c.k, c.v)),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+                Some(MixerState::Attention(KvCache { k: Tensor::cat(k, 0), v: Tensor::cat(v, 0) }))
+            }
+        }
+    }
 }
 
 fn wrong_state(mixer: &str, state: &MixerState) -> ! {
@@ -90,6 +163,7 @@ impl Mixer {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Mamba(_) => "mamba",
+            Self::Mamba2(_) => "mamba2",
             Self::S4d(_) => "s4d",
             Self::Attention(_) => "attention",
         }
@@ -99,6 +173,7 @@ impl Mixer {
     pub fn init_state(&self, batch: usize, device: &Device) -> MixerState {
         match self {
             Self::Mamba(m) => MixerState::Mamba(m.init_state(batch, device)),
+            Self::Mamba2(m) => MixerState::Mamba2(m.init_state(batch, device)),
             Self::S4d(m) => MixerState::S4d(m.init_state(batch, device)),
             Self::Attention(m) => MixerState::Attention(m.init_state(batch, device)),
         }
@@ -119,6 +194,8 @@ impl Mixer {
         match (self, state) {
             (Self::Mamba(m), None) => map(m.forward(x, None), MixerState::Mamba),
             (Self::Mamba(m), Some(MixerState::Mamba(s))) => map(m.forward(x, Some(s)), MixerState::Mamba),
+            (Self::Mamba2(m), None) => map(m.forward(x, None), MixerState::Mamba2),
+            (Self::Mamba2(m), Some(MixerState::Mamba2(s))) => map(m.forward(x, Some(s)), MixerState::Mamba2),
             (Self::S4d(m), None) => map(m.forward(x, None), MixerState::S4d),
             (Self::S4d(m), Some(MixerState::S4d(s))) => map(m.forward(x, Some(s)), MixerState::S4d),
             (Self::Attention(m), None) => map(m.forward(x, None), MixerState::Attention),
@@ -132,6 +209,7 @@ impl Mixer {
         assert_eq!(x.dims()[1], self.d_model(), "{} mixer: token {:?} has the wrong width", self.name(), x.dims());
         match (self, state) {
             (Self::Mamba(m), MixerState::Mamba(s)) => map(m.step(x, s), MixerState::Mamba),
+            (Self::Mamba2(m), MixerState::Mamba2(s)) => map(m.step(x, s), MixerState::Mamba2),
             (Self::S4d(m), MixerState::S4d(s)) => map(m.step(x, s), MixerState::S4d),
             (Self::Attention(m), MixerState::Attention(s)) => map(m.step(x, s), MixerState::Attention),
             (m, s) => wrong_state(m.name(), &s),
@@ -141,6 +219,7 @@ impl Mixer {
     pub fn d_model(&self) -> usize {
         match self {
             Self::Mamba(m) => m.out_proj.weight.dims()[1],
+            Self::Mamba2(m) => m.out_proj.weight.dims()[1],
             Self::S4d(m) => m.d.dims()[0],
             Self::Attention(m) => m.out.weight.dims()[1],
         }

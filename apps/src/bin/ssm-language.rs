@@ -1,0 +1,431 @@
+//! `ssm-language`: train a character-, byte- or BPE-level language model over any mixer, generate
+//! from it (or from a HuggingFace Mamba / Mamba-2 checkpoint), evaluate it, describe it.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
+use ssm_core::blocks::BlockConfig;
+use ssm_core::device::device_by_name;
+use ssm_core::mixers::MixerConfig;
+use burn::module::Module;
+use ssm_core::train::{Stats, TrainConfig, Trainable, fit};
+use ssm_language::checkpoint;
+use ssm_language::data::TextData;
+use ssm_language::generate::{SamplingConfig, generate};
+use ssm_language::{LmConfig, Tokenizer};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(about = "State-space language models: train, generate, eval, info")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Train on a text file (first 90 % train, last 10 % validation).
+    Train(TrainArgs),
+    /// Generate from a model directory (ours or a HuggingFace Mamba / Mamba-2 checkpoint).
+    Generate(GenArgs),
+    /// Loss, perplexity and bits per byte of a model on a text file.
+    Eval(EvalArgs),
+    /// Configuration and parameter count of a model directory.
+    Info(InfoArgs),
+}
+
+#[derive(Args, Debug)]
+struct Machine {
+    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl Machine {
+    fn device(&self) -> Result<Device> {
+        if let Some(t) = self.threads {
+            rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
+        }
+        device_by_name(&self.device).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Training text (UTF-8). Without it, a small generated corpus is used.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// char, byte, or the path of a HuggingFace tokenizer.json.
+    #[arg(long, default_value = "char")]
+    tokenizer: String,
+    /// Mixer: mamba, mamba2, s4d, attention.
+    #[arg(long, default_value = "mamba")]
+    mixer: String,
+    #[arg(long, default_value_t = 128)]
+    d_model: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// State size N of the SSM mixers (default: the mixer's own).
+    #[arg(long)]
+    d_state: Option<usize>,
+    /// Gated-MLP hidden width after each mixer (default: none, as Mamba; the attention
+    /// baseline gets 4·d_model unless set).
+    #[arg(long)]
+    mlp: Option<usize>,
+    /// Context length of training windows.
+    #[arg(long, default_value_t = 128)]
+    context: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Evaluations (and checkpoints) per run.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    weight_decay: f64,
+    /// Training-time budget in seconds: the step count is fitted to it.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Validation windows per evaluation.
+    #[arg(long, default_value_t = 256)]
+    eval_windows: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value = "runs/language")]
+    out: PathBuf,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Characters of sample text written after training (sample.txt).
+    #[arg(long, default_value_t = 300)]
+    sample_chars: usize,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct GenArgs {
+    /// Model directory (config.json + model.safetensors [+ tokenizer]).
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt text; repeat for a batch of prompts.
+    #[arg(long)]
+    prompt: Vec<String>,
+    /// Prompt token ids, comma-separated (for checkpoints without a tokenizer).
+    #[arg(long)]
+    prompt_ids: Option<String>,
+    /// Print the generated ids, comma-separated, instead of text.
+    #[arg(long)]
+    print_ids: bool,
+    #[arg(long, default_value_t = 200)]
+    max_new_tokens: usize,
+    /// Arg-max decoding (same as --temperature 0).
+    #[arg(long)]
+    greedy: bool,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    /// Stop a sequence when its text contains this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Do not stop at the checkpoint's end-of-sequence token.
+    #[arg(long)]
+    ignore_eos: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    text: PathBuf,
+    /// Window length (tokens).
+    #[arg(long, default_value_t = 256)]
+    context: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Evaluate at most this many windows (evenly spaced).
+    #[arg(long)]
+    max_windows: Option<usize>,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct InfoArgs {
+    #[arg(long)]
+    model: PathBuf,
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{}: not UTF-8 text ({e})", path.display()))
+}
+
+/// A small generated corpus (sums written out) for a run without data.
+fn generated_corpus() -> String {
+    let mut s = String::new();
+    for i in 0..4000u64 {
+        let (a, b) = ((i * 7919) % 97, (i * 104_729) % 89);
+        s.push_str(&format!("{a} plus {b} is {}.\n", a + b));
+    }
+    s
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let text = match &a.text {
+        Some(p) => read_text(p)?,
+        None => {
+            eprintln!("no --text given: training on a generated corpus of sums");
+            generated_corpus()
+        }
+    };
+    let tok = Tokenizer::from_spec(&a.tokenizer, &text).map_err(anyhow::Error::msg)?;
+    let data = TextData::split(&text, |t| tok.encode(t), a.context, a.batch, a.seed);
+    let mut data = data.map_err(|e| anyhow::anyhow!("{}: {e}", a.text.as_deref().unwrap_or(Path::new("corpus")).display()))?;
+    data.eval_windows = a.eval_windows;
+    let mut mixer = MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?;
+    if let Some(n) = a.d_state {
+        match &mut mixer {
+            MixerConfig::Mamba(c) => c.d_state = n,
+            MixerConfig::Mamba2(c) => c.d_state = n,
+            MixerConfig::S4d(c) => c.d_state = n,
+            MixerConfig::Attention(_) => bail!("--d-state does not apply to attention"),
+        }
+    }
+    let is_attention = matches!(mixer, MixerConfig::Attention(_));
+    let mut block = BlockConfig::new(mixer);
+    block.mlp_hidden = a.mlp.or(is_attention.then_some(4 * a.d_model));
+    let cfg = LmConfig {
+        vocab_size: tok.vocab_size(),
+        n_layers: a.layers,
+        block,
+        tie_embeddings: true,
+        bos_token_id: None,
+        eos_token_id: None,
+        pad_token_id: None,
+    };
+    let adev = device.clone().autodiff();
+    adev.seed(a.seed);
+    let model = cfg.init(&adev);
+    println!(
+        "{} model: {} parameters, vocabulary {} ({}), {} train / {} validation tokens",
+        a.mixer,
+        model.parameter_count(),
+        cfg.vocab_size,
+        tok.name(),
+        data.train.len(),
+        data.val.len()
+    );
+    let tc = TrainConfig {
+        steps: a.steps,
+        epochs: a.epochs,
+        lr: a.lr,
+        warmup_steps: (a.steps / 20).clamp(1, 200),
+        weight_decay: a.weight_decay,
+        seed: a.seed,
+        out: Some(a.out.clone()),
+        resume: a.resume,
+        time_budget: a.time_budget,
+        ..TrainConfig::default()
+    };
+    let fitted = fit(model, &mut data, &tc, &adev).map_err(anyhow::Error::msg)?;
+    let model = fitted.model.valid();
+    checkpoint::save(&a.out, &model, &cfg)?;
+    tok.save(&a.out).map_err(anyhow::Error::msg)?;
+    let last = fitted.state.epochs.last().context("no evaluation ran")?;
+    println!(
+        "step {}: validation loss {:.4} nats/token, {:.4} bits/byte ({:.0} s training, {:.0} tokens/s)",
+        last.step,
+        last.eval_loss,
+        last.extra.get("val_bits_per_byte").and_then(|v| v.as_f64()).unwrap_or(f64::NAN),
+        fitted.state.train_seconds,
+        last.train_items_per_second
+    );
+    if a.sample_chars > 0 {
+        let prompt = tok.encode("\n").ok().filter(|p| !p.is_empty()).unwrap_or(vec![0]);
+        let sc = SamplingConfig {
+            max_new_tokens: a.sample_chars,
+            temperature: 0.8,
+            seed: a.seed,
+            ..SamplingConfig::default()
+        };
+        let ids = generate(&model, &[prompt], &sc, &device, &mut |_, _| true).remove(0);
+        let sample = tok.decode(&ids);
+        std::fs::write(a.out.join("sample.txt"), &sample).context("sample.txt")?;
+        println!("--- sample (temperature 0.8) ---\n{sample}\n---");
+    }
+    println!("wrote {} (model, tokenizer, metrics.json, loss.png, sample.txt)", a.out.display());
+    Ok(())
+}
+
+fn parse_ids(s: &str) -> Result<Vec<u32>> {
+    s.split(',')
+        .map(|x| x.trim().parse::<u32>().map_err(|_| anyhow::anyhow!("--prompt-ids: '{x}' is not a token id")))
+        .collect()
+}
+
+fn generate_cmd(a: GenArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let (model, cfg) = checkpoint::load(&a.model, &device)?;
+    let tok = Tokenizer::load(&a.model).map_err(anyhow::Error::msg)?;
+    let prompts: Vec<Vec<u32>> = match (&a.prompt_ids, a.prompt.is_empty()) {
+        (Some(ids), true) => vec![parse_ids(ids)?],
+        (None, false) => {
+            let t = tok.as_ref().with_context(|| {
+                format!("{}: no tokenizer in the model directory: use --prompt-ids", a.model.display())
+            })?;
+            a.prompt.iter().map(|p| t.encode(p).map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+        }
+        (Some(_), false) => bail!("give --prompt or --prompt-ids, not both"),
+        (None, true) => bail!("give a --prompt TEXT or --prompt-ids 1,2,3"),
+    };
+    if let Some(p) = prompts.iter().find(|p| p.is_empty()) {
+        bail!("empty prompt {p:?}: give at least one token");
+    }
+    let vocab = model.vocab_size() as u32;
+    if let Some(t) = prompts.iter().flatten().find(|&&t| t >= vocab) {
+        bail!("prompt token id {t} is outside the model's vocabulary ({vocab})");
+    }
+    let sc = SamplingConfig {
+        max_new_tokens: a.max_new_tokens,
+        temperature: if a.greedy { 0.0 } else { a.temperature },
+        top_k: a.top_k,
+        top_p: a.top_p,
+        repetition_penalty: a.repetition_penalty,
+        seed: a.seed,
+        eos_token_id: if a.ignore_eos { None } else { cfg.eos_token_id.map(|e| e as u32) },
+    };
+    let stream = !a.print_ids && prompts.len() == 1 && tok.is_some();
+    let mut produced: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+    let mut printed = 0usize;
+    let mut stdout = std::io::stdout();
+    if stream {
+        print!("{}", tok.as_ref().unwrap().decode(&prompts[0]));
+    }
+    let out = generate(&model, &prompts, &sc, &device, &mut |i, t| {
+        produced[i].push(t);
+        let Some(tk) = &tok else { return true };
+        if a.stop.is_empty() && !stream {
+            return true;
+        }
+        let text = tk.decode(&produced[i]);
+        let stop_at = a.stop.iter().filter_map(|s| text.find(s.as_str()).map(|p| p + s.len())).min();
+        if stream {
+            let upto = stop_at.unwrap_or(text.len());
+            if upto > printed && text.is_char_boundary(printed) {
+                print!("{}", &text[printed..upto]);
+                let _ = stdout.flush();
+                printed = upto;
+            }
+        }
+        stop_at.is_none()
+    });
+    if a.print_ids {
+        for ids in &out {
+            println!("{}", ids.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","));
+        }
+    } else if stream {
+        println!();
+    } else {
+        let tk = tok.as_ref().context("no tokenizer to print text: use --print-ids")?;
+        for (p, ids) in prompts.iter().zip(&out) {
+            let mut text = tk.decode(ids);
+            if let Some(cut) = a.stop.iter().filter_map(|s| text.find(s.as_str()).map(|q| q + s.len())).min() {
+                text.truncate(cut);
+            }
+            println!("{}{}\n---", tk.decode(p), text);
+        }
+    }
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let (model, _) = checkpoint::load(&a.model, &device)?;
+    let tok = Tokenizer::load(&a.model)
+        .map_err(anyhow::Error::msg)?
+        .with_context(|| format!("{}: no tokenizer in the model directory", a.model.display()))?;
+    let text = read_text(&a.text)?;
+    let ids = tok.encode(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.text.display()))?;
+    let len = a.context + 1;
+    if ids.len() < len {
+        bail!("{}: {} tokens, fewer than one window of {len}", a.text.display(), ids.len());
+    }
+    let vocab = model.vocab_size() as u32;
+    if let Some(t) = ids.iter().find(|&&t| t >= vocab) {
+        bail!("{}: token id {t} is outside the model's vocabulary ({vocab})", a.text.display());
+    }
+    let all = (ids.len() - 1) / a.context;
+    let n = a.max_windows.map_or(all, |m| m.min(all)).max(1);
+    let starts: Vec<usize> = (0..n).map(|i| i * all / n * a.context).collect();
+    let mut s = Stats::default();
+    for c in starts.chunks(a.batch.max(1)) {
+        let w: Vec<Vec<u32>> = c.iter().map(|&st| ids[st..st + len].to_vec()).collect();
+        s.add(model.loss(&ssm_language::LmBatch::from_windows(&w, &device)).1);
+    }
+    let bytes_per_token = text.len() as f64 / ids.len() as f64;
+    let loss = s.loss();
+    println!(
+        "{}: {} tokens in {n} windows of {}: loss {loss:.4} nats/token, perplexity {:.3}, {:.4} bits/byte, accuracy {:.4}",
+        a.text.display(),
+        s.count,
+        a.context,
+        loss.exp(),
+        loss / std::f64::consts::LN_2 / bytes_per_token,
+        s.accuracy()
+    );
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    let cfg = checkpoint::read_config(&a.model)?;
+    let model = cfg.init(&Device::flex());
+    let files = checkpoint::weight_files(&a.model)?;
+    let tok = Tokenizer::load(&a.model).map_err(anyhow::Error::msg)?;
+    println!("model:      {}", a.model.display());
+    println!("mixer:      {}", cfg.block.mixer.name());
+    println!("layers:     {}", cfg.n_layers);
+    println!("d_model:    {}", cfg.d_model());
+    println!("vocabulary: {}", cfg.vocab_size);
+    println!("tied head:  {}", cfg.tie_embeddings);
+    println!("parameters: {}", model.parameter_count());
+    println!("weights:    {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+    println!("tokenizer:  {}", tok.as_ref().map_or("none", |t| t.name()));
+    println!("config:     {}", serde_json::to_string(&cfg)?);
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Train(a) => train(a),
+        Cmd::Generate(a) => generate_cmd(a),
+        Cmd::Eval(a) => eval(a),
+        Cmd::Info(a) => info(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

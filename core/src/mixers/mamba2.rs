@@ -1,0 +1,319 @@
+//! Mamba-2 (Dao & Gu, "Transformers are SSMs: Generalized Models and Efficient Algorithms Through
+//! Structured State Space Duality"), the block of mamba_ssm's `Mamba2` / transformers'
+//! `Mamba2Mixer` with their parameter names:
+//!
+//! ```text
+//! [z, xBC, dt] = in_proj(h)                       (d_model → 2·d_inner + 2·G·N + H)
+//! [x, B, C]    = silu(causal depthwise conv1d(xBC))
+//! Δ            = clamp(softplus(dt + dt_bias), dt_limit)          per head, [B, L, H]
+//! A            = −exp(A_log)                                      one scalar per head
+//! h_t          = exp(Δ_t A) h_{t−1} + Δ_t x_t B_tᵀ                 h: [P, N] per head
+//! y_t          = h_t C_t + D x_t
+//! out          = out_proj(rmsnorm_G(y · silu(z)) · norm.weight)  (gated RMSNorm per group)
+//! ```
+//!
+//! Training uses the chunked SSD form (matmuls only): within a chunk of `chunk_size` steps the
+//! output is the masked "attention" `(C Bᵀ ∘ L) X` with `L = exp(segsum(A Δ))`; chunk states
+//! are passed between chunks by the same segment-sum decay, and read out by `C`. The recurrent
+//! `step` is the equation above.
+
+#![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
+
+use super::mamba::DepthwiseConv1d;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{silu, softplus};
+use burn::tensor::{Bool, Device, Distribution, Shape, Tensor};
+
+/// Hyper-parameters of a Mamba-2 block (mamba_ssm's defaults where they make sense at small size).
+#[derive(Config, Debug)]
+pub struct Mamba2Config {
+    pub d_model: usize,
+    #[config(default = 64)]
+    pub d_state: usize,
+    #[config(default = 4)]
+    pub d_conv: usize,
+    #[config(default = 2)]
+    pub expand: usize,
+    /// P: channels per head (d_inner = H · P).
+    #[config(default = 16)]
+    pub head_dim: usize,
+    /// G: groups sharing B and C (H must be a multiple of G).
+    #[config(default = 1)]
+    pub n_groups: usize,
+    /// Chunk length of the SSD form.
+    #[config(default = 64)]
+    pub chunk_size: usize,
+    #[config(default = 0.001)]
+    pub dt_min: f64,
+    #[config(default = 0.1)]
+    pub dt_max: f64,
+    #[config(default = 1e-4)]
+    pub dt_init_floor: f64,
+    /// Δ is clamped to `[dt_limit_min, dt_limit_max]` after the softplus (`None`: no upper bound).
+    #[config(default = 0.0)]
+    pub dt_limit_min: f64,
+    #[config(default = "None")]
+    pub dt_limit_max: Option<f64>,
+    #[config(default = true)]
+    pub conv_bias: bool,
+    #[config(default = false)]
+    pub bias: bool,
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+}
+
+/// Gated RMSNorm (norm after the gate), normalised per group of `d_inner / n_groups` channels.
+#[derive(Module, Debug)]
+pub struct GatedRmsNorm {
+    pub weight: Param<Tensor<1>>,
+    pub group_size: usize,
+    pub eps: f64,
+}
+
+impl GatedRmsNorm {
+    /// `weight · rmsnorm_groups(y · silu(z))` over the last dimension.
+    pub fn forward<const D: usize, const D1: usize>(&self, y: Tensor<D>, z: Tensor<D>) -> Tensor<D> {
+        let dims = y.dims();
+        let width = dims[D - 1];
+        let groups = width / self.group_size;
+        let g = y * silu(z);
+        let mut grouped = dims.to_vec();
+        grouped[D - 1] = groups;
+        grouped.push(self.group_size);
+        let g: Tensor<D1> = g.reshape(Shape::from(grouped));
+        let inv = g.clone().square().mean_dim(D).add_scalar(self.eps).sqrt().recip();
+        let mut w_shape = vec![1; D - 1];
+        w_shape.push(width);
+        (g * inv).reshape(dims) * self.weight.val().reshape(Shape::from(w_shape))
+    }
+}
+
+/// A Mamba-2 block.
+#[derive(Module, Debug)]
+pub struct Mamba2 {
+    pub in_proj: Linear,
+    pub conv1d: DepthwiseConv1d,
+    /// `[H]`, added to Δ before the softplus.
+    pub dt_bias: Param<Tensor<1>>,
+    /// `[H]`; A = −exp(A_log).
+    pub A_log: Param<Tensor<1>>,
+    /// Skip connection per head `[H]`.
+    pub D: Param<Tensor<1>>,
+    pub norm: GatedRmsNorm,
+    pub out_proj: Linear,
+    pub d_inner: usize,
+    pub d_state: usize,
+    pub d_conv: usize,
+    pub n_heads: usize,
+    pub head_dim: usize,
+    pub n_groups: usize,
+    pub chunk_size: usize,
+    pub dt_limit_min: f64,
+    pub dt_limit_max: Option<f64>,
+}
+
+/// Recurrent state of a Mamba-2 block: conv history `[B, d_inner + 2·G·N, d_conv − 1]` and SSM
+/// state `[B, H, P, N]` (transformers' cache layout).
+#[derive(Debug, Clone)]
+pub struct Mamba2State {
+    pub conv: Tensor<3>,
+    pub ssm: Tensor<4>,
+}
+
+impl Mamba2Config {
+    pub fn d_inner(&self) -> usize {
+        self.expand * self.d_model
+    }
+
+    pub fn init(&self, device: &Device) -> Mamba2 {
+        let (di, n, k, p, g) = (self.d_inner(), self.d_state, self.d_conv, self.head_dim, self.n_groups);
+        assert!(p > 0 && di % p == 0, "mamba2: d_inner {di} is not a multiple of head_dim {p}");
+        let h = di / p;
+        assert!(g > 0 && h % g == 0, "mamba2: {h} heads are not a multiple of n_groups {g}");
+        assert!(self.chunk_size > 0 && k > 0 && n > 0, "mamba2: chunk_size, d_conv and d_state must be positive");
+        let conv_dim = di + 2 * g * n;
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        let bound = 1.0 / (k as f64).sqrt();
+        let conv1d = DepthwiseConv1d {
+            weight: Initializer::Uniform { min: -bound, max: bound }.init([conv_dim, 1, k], device),
+            bias: self.conv_bias.then(|| Initializer::Uniform { min: -bound, max: bound }.init([conv_dim], device)),
+        };
+        // Δ log-uniform in [dt_min, dt_max]; dt_bias = softplus⁻¹(Δ). A uniform in [1, 16].
+        let (lo, hi) = (self.dt_min.ln(), self.dt_max.ln());
+        let dt = Tensor::<1>::random([h], Distribution::Uniform(lo, hi), device).exp().clamp_min(self.dt_init_floor);
+        let dt_bias = dt.clone() + (dt.neg().exp().neg() + 1.0).log();
+        let a = Tensor::<1>::random([h], Distribution::Uniform(1.0, 16.0), device).log();
+        Mamba2 {
+            in_proj: lin(self.d_model, 2 * di + 2 * g * n + h),
+            conv1d,
+            dt_bias: Param::from_tensor(dt_bias),
+            A_log: Param::from_tensor(a),
+            D: Param::from_tensor(Tensor::ones([h], device)),
+            norm: GatedRmsNorm { weight: Param::from_tensor(Tensor::ones([di], device)), group_size: di / g, eps: self.norm_eps },
+            out_proj: lin(di, self.d_model),
+            d_inner: di,
+            d_state: n,
+            d_conv: k,
+            n_heads: h,
+            head_dim: p,
+            n_groups: g,
+            chunk_size: self.chunk_size,
+            dt_limit_min: self.dt_limit_min,
+            dt_limit_max: self.dt_limit_max,
+        }
+    }
+}
+
+/// `segsum(x)[…, i, j] = Σ_{k=j+1..i} x[…, k]` for i ≥ j, returned as `exp(segsum)` with the
+/// upper triangle set to 0. Built from a masked cumulative sum (no subtraction of large partial
+/// sums, so no cancellation).
+fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
+    let dims = x.dims();
+    let t = dims[D - 1];
+    let device = x.device();
+    let mut rep = dims.to_vec();
+    rep.push(t);
+    let xr: Tensor<D1> = x.unsqueeze_dim::<D1>(D).expand(Shape::from(rep.clone())); // xr[…, i, j] = x[…, i]
+    let strictly_lower = Tensor::<2, Bool>::tril_mask([t, t], -1, &device); // true (filled) where i ≤ j
+    let mut mask_shape = vec![1; D - 1];
+    mask_shape.extend([t, t]);
+    let xr = xr.mask_fill(strictly_lower.reshape::<D1, _>(Shape::from(mask_shape.clone())).expand(Shape::from(rep.clone())), 0.0);
+    let seg = xr.cumsum(D - 1);
+    let lower = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
+    seg.exp().mask_fill(lower.reshape::<D1, _>(Shape::from(mask_shape)).expand(Shape::from(rep)), 0.0)
+}
+
+impl Mamba2 {
+    fn conv_dim(&self) -> usize {
+        self.d_inner + 2 * self.n_groups * self.d_state
+    }
+
+    pub fn init_state(&self, batch: usize, device: &Device) -> Mamba2State {
+        Mamba2State {
+            conv: Tensor::zeros([batch, self.conv_dim(), self.d_conv - 1], device),
+            ssm: Tensor::zeros([batch, self.n_heads, self.head_dim, self.d_state], device),
+        }
+    }
+
+    fn delta(&self, dt: Tensor<3>) -> Tensor<3> {
+        let h = self.n_heads;
+        let d = softplus(dt + self.dt_bias.val().reshape([1, 1, h]), 1.0);
+        let d = if self.dt_limit_min > 0.0 { d.clamp_min(self.dt_limit_min) } else { d };
+        match self.dt_limit_max {
+            Some(hi) if hi.is_finite() => d.clamp_max(hi),
+            _ => d,
+        }
+    }
+
+    /// Splits the conv output `[B, L, conv_dim]` into x `[B, L, H, P]` and B, C `[B, L, H, N]`
+    /// (each group's B and C repeated for its heads).
+    fn split_xbc(&self, xbc: Tensor<3>) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        let [b, l, _] = xbc.dims();
+        let (di, n, g, h) = (self.d_inner, self.d_state, self.n_groups, self.n_heads);
+        let x = xbc.clone().narrow(2, 0, di).reshape([b, l, h, self.head_dim]);
+        let per_head = |t: Tensor<3>| -> Tensor<4> {
+            t.reshape([b, l, g, 1, n]).expand([b, l, g, h / g, n]).reshape([b, l, h, n])
+        };
+        let bm = per_head(xbc.clone().narrow(2, di, g * n));
+        let cm = per_head(xbc.narrow(2, di + g * n, g * n));
+        (x, bm, cm)
+    }
+
+    /// Parallel (chunked SSD) form over `x` `[B, L, d_model]` from `state` (zero when `None`).
+    pub fn forward(&self, x: Tensor<3>, state: Option<Mamba2State>) -> (Tensor<3>, Mamba2State) {
+        let [b, l, _] = x.dims();
+        let (di, h) = (self.d_inner, self.n_heads);
+        let (history, h0) = match state {
+            Some(s) => (s.conv, Some(s.ssm)),
+            None => (Tensor::zeros([b, self.conv_dim(), self.d_conv - 1], &x.device()), None),
+        };
+        let zxbcdt = self.in_proj.forward(x);
+        let z = zxbcdt.clone().narrow(2, 0, di);
+        let xbc = zxbcdt.clone().narrow(2, di, self.conv_dim()).swap_dims(1, 2);
+        let dt = zxbcdt.narrow(2, di + self.conv_dim(), h);
+        let (xbc, conv) = self.conv1d.forward(xbc, history);
+        let (xs, bm, cm) = self.split_xbc(silu(xbc).swap_dims(1, 2));
+        let delta = self.delta(dt);
+        let (y, ssm) = self.ssd(xs.clone(), delta, bm, cm, h0);
+        let y = y + xs * self.D.val().reshape([1, 1, h, 1]);
+        let y = self.norm.forward::<3, 4>(y.reshape([b, l, di]), z);
+        (self.out_proj.forward(y), Mamba2State { conv, ssm })
+    }
+
+    /// The SSD algorithm: x `[B, L, H, P]`, Δ `[B, L, H]`, B, C `[B, L, H, N]`, h0 `[B, H, P, N]`
+    /// → y `[B, L, H, P]` and the final state `[B, H, P, N]`.
+    fn ssd(
+        &self,
+        x: Tensor<4>,
+        delta: Tensor<3>,
+        bm: Tensor<4>,
+        cm: Tensor<4>,
+        h0: Option<Tensor<4>>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let [b, l, h, p] = x.dims();
+        let n = self.d_state;
+        let t = self.chunk_size.min(l);
+        let c = l.div_ceil(t);
+        let lp = c * t;
+        let device = x.device();
+        // Zero padding to whole chunks: Δ = 0 there, so padded steps leave the state unchanged.
+        let pad = |v: Tensor<4>, w: usize| {
+            if lp == l { v } else { Tensor::cat(vec![v, Tensor::zeros([b, lp - l, h, w], &device)], 1) }
+        };
+        let xd = pad(x * delta.clone().unsqueeze_dim::<4>(3), p); // X = Δ x
+        let delta = if lp == l { delta } else { Tensor::cat(vec![delta, Tensor::zeros([b, lp - l, h], &device)], 1) };
+        let a = self.A_log.val().exp().neg();
+        let ad = delta * a.reshape([1, 1, h]); // A Δ  [B, Lp, H]
+        // chunked, heads before time: [B, c, H, T, ·]
+        let chunk = |v: Tensor<4>, w: usize| -> Tensor<5> { v.reshape([b, c, t, h, w]).swap_dims(2, 3) };
+        let xc = chunk(xd, p);
+        let bc = chunk(pad(bm, n), n);
+        let cc = chunk(pad(cm, n), n);
+        let a_cum = ad.clone().reshape([b, c, t, h]).swap_dims(2, 3).cumsum(3); // [B, c, H, T]
+        // 1. within chunks: Y = (C Bᵀ ∘ L) X
+        let l_mat: Tensor<5> = exp_segsum::<4, 5>(ad.reshape([b, c, t, h]).swap_dims(2, 3));
+        let scores = cc.clone().matmul(bc.clone().swap_dims(3, 4)) * l_mat; // [B, c, H, T, T]
+        let y_diag = scores.matmul(xc.clone()); // [B, c, H, T, P]
+        // 2. each chunk's final state from its own inputs: Σ_s exp(A_cum[T−1] − A_cum[s]) B_s x_sᵀ
+        let a_last = a_cum.clone().narrow(3, t - 1, 1); // [B, c, H, 1]
+        let decay_states = (a_last.clone() - a_cum.clone()).exp().unsqueeze_dim::<5>(4); // [B, c, H, T, 1]
+        let states = (bc * decay_states).swap_dims(3, 4).matmul(xc); // [B, c, H, N, P]
+        // 3. pass states between chunks: s_z = Σ_{c' ≤ z} exp(segsum) s_{c'}, with h0 in front
+        let h0 = match h0 {
+            Some(s) => s.swap_dims(2, 3).unsqueeze_dim::<5>(1), // [B, 1, H, N, P]
+            None => Tensor::zeros([b, 1, h, n, p], &device),
+        };
+        let all = Tensor::cat(vec![h0, states], 1).swap_dims(1, 2).reshape([b, h, c + 1, n * p]);
+        let chunk_a = Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
+        let decay_chunk: Tensor<4> = exp_segsum::<3, 4>(chunk_a); // [B, H, c+1, c+1]
+        let passed = decay_chunk.matmul(all); // [B, H, c+1, N·P]
+        let prev = passed.clone().narrow(2, 0, c).reshape([b, h, c, n, p]).swap_dims(1, 2); // [B, c, H, N, P]
+        let last = passed.narrow(2, c, 1).reshape([b, h, n, p]).swap_dims(2, 3); // [B, H, P, N]
+        // 4. the state entering each chunk, read out by C and decayed to each position
+        let y_off = cc.matmul(prev) * a_cum.exp().unsqueeze_dim::<5>(4);
+        let y = (y_diag + y_off).swap_dims(2, 3).reshape([b, lp, h, p]);
+        let y = if lp == l { y } else { y.narrow(1, 0, l) };
+        (y, last)
+    }
+
+    /// One token `x` `[B, d_model]`.
+    pub fn step(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
+        let [b, _] = x.dims();
+        let (di, h, p) = (self.d_inner, self.n_heads, self.head_dim);
+        let zxbcdt = self.in_proj.forward(x);
+        let z = zxbcdt.clone().narrow(1, 0, di);
+        let xbc = zxbcdt.clone().narrow(1, di, self.conv_dim()).unsqueeze_dim::<3>(2);
+        let dt = zxbcdt.narrow(1, di + self.conv_dim(), h).unsqueeze_dim::<3>(1); // [B, 1, H]
+        let (xbc, conv) = self.conv1d.forward(xbc, state.conv);
+        let (xs, bm, cm) = self.split_xbc(silu(xbc).swap_dims(1, 2)); // L = 1
+        let (xs, bm, cm) = (xs.reshape([b, h, p]), bm.reshape([b, h, 1, self.d_state]), cm.reshape([b, h, self.d_state, 1]));
+        let delta = self.delta(dt).reshape([b, h, 1]);
+        let decay = (delta.clone() * self.A_log.val().exp().neg().reshape([1, h, 1])).exp().unsqueeze_dim::<4>(3);
+        let ssm = state.ssm * decay + (xs.clone() * delta).unsqueeze_dim::<4>(3) * bm; // [B, H, P, N]
+        let y = ssm.clone().matmul(cm).reshape([b, h, p]) + xs * self.D.val().reshape([1, h, 1]);
+        let y = self.norm.forward::<2, 3>(y.reshape([b, di]), z);
+        (self.out_proj.forward(y), Mamba2State { conv, ssm })
+    }
+}
