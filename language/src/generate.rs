@@ -150,9 +150,7 @@ pub fn generate(
         return prompts
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                generate(model, std::slice::from_ref(p), cfg, device, &mut |_, t| on_token(i, t)).remove(0)
-            })
+            .map(|(i, p)| generate(model, std::slice::from_ref(p), cfg, device, &mut |_, t| on_token(i, t)).remove(0))
             .collect();
     };
     let b = prompts.len();

@@ -9,10 +9,11 @@
 
 use crate::config::LmConfig;
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ssm_core::blocks::Backbone;
+use ssm_core::kernels::{linear_rows, matmul_rows};
 use ssm_core::mixers::MixerState;
 use ssm_core::train::{Stats, Trainable};
 
@@ -28,9 +29,18 @@ impl LmConfig {
     pub fn init(&self, device: &Device) -> LanguageModel {
         let d = self.d_model();
         LanguageModel {
-            embedding: EmbeddingConfig::new(self.vocab_size, d).init(device),
+            // N(0, 0.02) as mamba_ssm / transformers: with a tied head, unit-variance embeddings
+            // would start from logits of scale √d.
+            embedding: EmbeddingConfig::new(self.vocab_size, d)
+                .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                .init(device),
             backbone: Backbone::new(&self.block, self.n_layers, device),
-            lm_head: (!self.tie_embeddings).then(|| LinearConfig::new(d, self.vocab_size).with_bias(false).init(device)),
+            lm_head: (!self.tie_embeddings).then(|| {
+                LinearConfig::new(d, self.vocab_size)
+                    .with_bias(false)
+                    .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
+                    .init(device)
+            }),
         }
     }
 }
@@ -65,6 +75,14 @@ impl LanguageModel {
         }
     }
 
+    /// Logits of rows `[M, D]` → `[M, V]` (decoding: the streaming few-row kernel on CPU).
+    pub fn head_rows(&self, h: Tensor<2>) -> Tensor<2> {
+        match &self.lm_head {
+            Some(l) => linear_rows(l, h),
+            None => matmul_rows(h, self.embedding.weight.val(), true),
+        }
+    }
+
     /// Final hidden states `[B, L, D]` (after norm_f) for tokens `[B, L]`, from `state`.
     pub fn hidden(&self, tokens: Tensor<2, Int>, state: Option<LmState>) -> (Tensor<3>, LmState) {
         let [_, l] = tokens.dims();
@@ -82,7 +100,7 @@ impl LanguageModel {
     pub fn prefill(&self, tokens: Tensor<2, Int>, state: Option<LmState>) -> (Tensor<2>, LmState) {
         let (h, s) = self.hidden(tokens, state);
         let [b, l, d] = h.dims();
-        (self.head(h.narrow(1, l - 1, 1).reshape([b, d])), s)
+        (self.head_rows(h.narrow(1, l - 1, 1).reshape([b, d])), s)
     }
 
     pub fn init_state(&self, batch: usize, device: &Device) -> LmState {
@@ -93,7 +111,7 @@ impl LanguageModel {
     pub fn step(&self, token: Tensor<1, Int>, state: LmState) -> (Tensor<2>, LmState) {
         let h = self.embedding.forward(token.unsqueeze_dim::<2>(1)).squeeze_dim::<2>(1);
         let (y, s) = self.backbone.step(h, state);
-        (self.head(y), s)
+        (self.head_rows(y), s)
     }
 }
 
@@ -131,7 +149,8 @@ impl Trainable for LanguageModel {
         let flat = logits.reshape([b * l, v]);
         let tgt = batch.targets.clone().reshape([b * l, 1]);
         let nll = log_softmax(flat.clone(), 1).gather(1, tgt.clone()).neg().mean();
-        let correct = flat.argmax(1).equal(tgt).int().sum().into_data().convert::<i64>().try_to_vec::<i64>().unwrap()[0];
+        let correct =
+            flat.argmax(1).equal(tgt).int().sum().into_data().convert::<i64>().try_to_vec::<i64>().unwrap()[0];
         let loss = nll.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap()[0];
         (nll, Stats { loss_sum: loss * (b * l) as f64, correct: correct as usize, count: b * l, items: b * l })
     }

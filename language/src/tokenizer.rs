@@ -9,7 +9,9 @@ use std::path::Path;
 pub enum Tokenizer {
     Byte,
     /// The sorted distinct characters of the training text.
-    Char { chars: Vec<char> },
+    Char {
+        chars: Vec<char>,
+    },
     Hf(Box<tokenizers::Tokenizer>),
 }
 
@@ -67,7 +69,10 @@ impl Tokenizer {
             Self::Char { chars } => text
                 .chars()
                 .map(|c| {
-                    chars.binary_search(&c).map(|i| i as u32).map_err(|_| format!("character {c:?} is not in the vocabulary"))
+                    chars
+                        .binary_search(&c)
+                        .map(|i| i as u32)
+                        .map_err(|_| format!("character {c:?} is not in the vocabulary"))
                 })
                 .collect(),
             Self::Hf(t) => t.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string()),

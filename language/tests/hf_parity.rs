@@ -45,7 +45,8 @@ fn expected(dir: &Path) -> Expected {
     let f = SafeFile::open(&dir.join("expected.safetensors")).unwrap();
     let (ids, shape) = f.values("input_ids").unwrap();
     let (logits, _) = f.values("logits").unwrap();
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let list = |k: &str| j[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>();
     Expected {
         ids: ids.iter().map(|&x| x as i64).collect(),
@@ -152,7 +153,7 @@ fn sharded_and_state_spaces_layouts_load() {
     assert_eq!(parallel_logits(&m2, &e, &dev), want);
     // A missing shard is named in the error.
     std::fs::remove_file(out.join("model-00002-of-00002.safetensors")).unwrap();
-    let msg = checkpoint::load(&out, &dev).err().expect("missing shard must fail").to_string();
+    let msg = checkpoint::load(&out, &dev).expect_err("missing shard must fail").to_string();
     assert!(msg.contains("model-00002-of-00002.safetensors"), "{msg}");
     std::fs::remove_dir_all(&out).ok();
 }
@@ -164,7 +165,11 @@ fn bad_checkpoints_give_clear_errors() {
     std::fs::create_dir_all(&out).unwrap();
     let msg = checkpoint::load(&out, &dev).err().unwrap().to_string();
     assert!(msg.contains("config.json"), "{msg}");
-    std::fs::write(out.join("config.json"), r#"{"model_type":"mamba","hidden_size":8,"num_hidden_layers":1,"vocab_size":10}"#).unwrap();
+    std::fs::write(
+        out.join("config.json"),
+        r#"{"model_type":"mamba","hidden_size":8,"num_hidden_layers":1,"vocab_size":10}"#,
+    )
+    .unwrap();
     let msg = checkpoint::load(&out, &dev).err().unwrap().to_string();
     assert!(msg.contains("no model.safetensors"), "{msg}");
     std::fs::write(out.join("model.safetensors"), b"not a safetensors file").unwrap();

@@ -2,12 +2,12 @@
 //! from it (or from a HuggingFace Mamba / Mamba-2 checkpoint), evaluate it, describe it.
 
 use anyhow::{Context, Result, bail};
+use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use ssm_core::blocks::BlockConfig;
 use ssm_core::device::device_by_name;
 use ssm_core::mixers::MixerConfig;
-use burn::module::Module;
 use ssm_core::train::{Stats, TrainConfig, Trainable, fit};
 use ssm_language::checkpoint;
 use ssm_language::data::TextData;
@@ -202,7 +202,8 @@ fn train(a: TrainArgs) -> Result<()> {
     };
     let tok = Tokenizer::from_spec(&a.tokenizer, &text).map_err(anyhow::Error::msg)?;
     let data = TextData::split(&text, |t| tok.encode(t), a.context, a.batch, a.seed);
-    let mut data = data.map_err(|e| anyhow::anyhow!("{}: {e}", a.text.as_deref().unwrap_or(Path::new("corpus")).display()))?;
+    let mut data =
+        data.map_err(|e| anyhow::anyhow!("{}: {e}", a.text.as_deref().unwrap_or(Path::new("corpus")).display()))?;
     data.eval_windows = a.eval_windows;
     let mut mixer = MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?;
     if let Some(n) = a.d_state {

@@ -268,6 +268,10 @@ impl<B: Backend + SsmKernels, C: CheckpointStrategy> SsmKernels for Autodiff<B, 
         }
     }
 
+    fn matmul_rows(_x: FloatTensor<Self>, _w: FloatTensor<Self>, _w_transposed: bool) -> FloatTensor<Self> {
+        panic!("matmul_rows is an inference kernel: use matmul under autodiff")
+    }
+
     fn causal_conv_backward(
         _u: FloatTensor<Self>,
         _k: FloatTensor<Self>,

@@ -2,6 +2,7 @@
 //! already contiguous) and run the plain-Rust kernels for f32 or f64.
 
 use super::conv_cpu::{self, ConvDims};
+use super::gemv_cpu;
 use super::ops::{DELTA_SOFTPLUS, HAS_D, HAS_DELTA_BIAS, HAS_H0, HAS_Z, SsmKernels};
 use super::real::Real;
 use super::recurrence_cpu::{self, Cplx, RecDims};
@@ -235,7 +236,25 @@ fn conv_bwd<T: Real + realfft::FftNum>(u: &FlexTensor, k: &FlexTensor, g: &FlexT
     vec![out(gu, &[s.batch, s.channels, s.len]), out(gk, &[s.channels, s.kernel_len])]
 }
 
+fn rows_fwd<T: Real>(x: &FlexTensor, w: &FlexTensor, transposed: bool) -> FlexTensor {
+    let (xd, wd) = (dims(x), dims(w));
+    let (m, k) = (xd[0], xd[1]);
+    let n = if transposed { wd[0] } else { wd[1] };
+    let y = if transposed {
+        gemv_cpu::x_wt(slice::<T>(x), slice(w), m, k, n)
+    } else {
+        gemv_cpu::x_w(slice::<T>(x), slice(w), m, k, n)
+    };
+    out(y, &[m, n])
+}
+
 impl SsmKernels for Flex {
+    fn matmul_rows(x: FloatTensor<Flex>, w: FloatTensor<Flex>, w_transposed: bool) -> FloatTensor<Flex> {
+        let dt = check_dtype(&[&x, &w]);
+        let (x, w) = (contiguous(x), contiguous(w));
+        by_dtype!(dt, rows_fwd(&x, &w, w_transposed))
+    }
+
     fn selective_scan(
         u: FloatTensor<Flex>,
         delta: FloatTensor<Flex>,

@@ -7,9 +7,23 @@
 //! named: a wrong shape is a programmer error), then route Flex tensors (with or without
 //! autodiff) to the kernels and any other backend to the reference.
 
+/// Defines `$name`, a copy of `$inner::<T, $w>` compiled with the given target features
+/// (the inner function is `#[inline(always)]`, so its loops are vectorised for them).
+macro_rules! simd_variant {
+    ($name:ident, $features:literal, $inner:ident, $w:literal, ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?, ($($extra:expr),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
+            $inner::<T, $w>($($arg),* $(, $extra)*)
+        }
+    };
+}
+
 mod autodiff;
 pub mod conv_cpu;
 mod flex;
+pub mod gemv_cpu;
 pub mod ops;
 pub mod real;
 pub mod recurrence_cpu;
@@ -236,4 +250,34 @@ pub fn causal_conv(u: Tensor<3>, k: Tensor<2>) -> Tensor<3> {
         return reference::causal_conv(ConvArgs { u, k });
     }
     Tensor::from_dispatch(<Dispatch as SsmKernels>::causal_conv(u.into_dispatch(), k.into_dispatch()))
+}
+
+/// `x [M, K] · w` for a few rows (decoding): `w` is `[K, N]`, or `[N, K]` when `w_transposed`
+/// (an embedding matrix used as the LM head). On plain burn-flex (no autodiff) and M ≤ 16 this
+/// runs the streaming kernel of [`gemv_cpu`]; otherwise burn's matmul.
+pub fn matmul_rows(x: Tensor<2>, w: Tensor<2>, w_transposed: bool) -> Tensor<2> {
+    let [m, k] = x.dims();
+    let [w0, w1] = w.dims();
+    let wk = if w_transposed { w1 } else { w0 };
+    assert_eq!(k, wk, "matmul_rows: x {:?} and w {:?} (transposed: {w_transposed}) do not chain", x.dims(), w.dims());
+    let device = x.device();
+    let fast = has_kernels(&device)
+        && !device.is_autodiff()
+        && (1..=16).contains(&m)
+        && k > 0
+        && matches!(x.dtype(), burn::tensor::DType::F32 | burn::tensor::DType::F64)
+        && x.dtype() == w.dtype();
+    if !fast {
+        return if w_transposed { x.matmul(w.transpose()) } else { x.matmul(w) };
+    }
+    Tensor::from_dispatch(<Dispatch as SsmKernels>::matmul_rows(x.into_dispatch(), w.into_dispatch(), w_transposed))
+}
+
+/// A `Linear` layer on `[M, K]` rows through [`matmul_rows`] (decoding steps).
+pub fn linear_rows(layer: &burn::nn::Linear, x: Tensor<2>) -> Tensor<2> {
+    let y = matmul_rows(x, layer.weight.val(), false);
+    match &layer.bias {
+        Some(b) => y + b.val().unsqueeze_dim(0),
+        None => y,
+    }
 }

@@ -103,6 +103,10 @@ pub trait SsmKernels: Backend {
     /// Causal convolution of `u [B,H,L]` with `k [H,Lk]`; returns `[B,H,L]`.
     fn causal_conv(u: FloatTensor<Self>, k: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// Few-row product for decoding: `x [M, K] · w` with `w [K, N]`, or `x · wᵀ` with `w [N, K]`
+    /// when `w_transposed`. Inference only (no gradient).
+    fn matmul_rows(x: FloatTensor<Self>, w: FloatTensor<Self>, w_transposed: bool) -> FloatTensor<Self>;
+
     /// Gradients `[u, k]` of [`Self::causal_conv`].
     fn causal_conv_backward(
         u: FloatTensor<Self>,

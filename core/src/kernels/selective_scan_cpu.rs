@@ -45,19 +45,6 @@ impl ScanDims {
     }
 }
 
-/// Defines `$name`, a copy of `$inner::<T, $w>` compiled with the given target features
-/// (the inner function is `#[inline(always)]`, so its loops are vectorised for them).
-macro_rules! simd_variant {
-    ($name:ident, $features:literal, $inner:ident, $w:literal, ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?, ($($extra:expr),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $features)]
-        #[allow(clippy::too_many_arguments)]
-        fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
-            $inner::<T, $w>($($arg),* $(, $extra)*)
-        }
-    };
-}
-
 /// Δ_t for one row, written into `out`.
 #[inline(always)]
 fn row_delta<T: Real>(delta: &[T], bias: T, softplus: bool, out: &mut [T]) {

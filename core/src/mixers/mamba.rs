@@ -16,7 +16,7 @@
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names, so checkpoints map one to one
 
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
-use crate::kernels::{ScanArgs, selective_scan};
+use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -193,16 +193,16 @@ impl Mamba {
     /// One token `x` `[B, d_model]`.
     pub fn step(&self, x: Tensor<2>, state: MambaState) -> (Tensor<2>, MambaState) {
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
-        let xz = self.in_proj.forward(x);
+        let xz = linear_rows(&self.in_proj, x);
         let xs = xz.clone().narrow(1, 0, e).unsqueeze_dim::<3>(2); // [B, E, 1]
         let z = xz.narrow(1, e, e);
         let (xc, conv) = self.conv1d.forward(xs, state.conv);
         let u = silu(xc.squeeze_dim::<2>(2)); // [B, E]
-        let x_dbl = self.x_proj.forward(u.clone());
+        let x_dbl = linear_rows(&self.x_proj, u.clone());
         let dt = x_dbl.clone().narrow(1, 0, r);
         let bm = x_dbl.clone().narrow(1, r, n).unsqueeze_dim::<3>(1); // [B, 1, N]
         let cm = x_dbl.narrow(1, r + n, n).unsqueeze_dim::<3>(1);
-        let delta = dt.matmul(self.dt_proj.weight.val());
+        let delta = matmul_rows(dt, self.dt_proj.weight.val(), false);
         let params = ScanParams {
             a: self.a(),
             d: Some(self.D.val()),
@@ -210,6 +210,6 @@ impl Mamba {
             delta_softplus: true,
         };
         let (y, ssm) = selective_scan_step(state.ssm, ScanStepInput { u, delta, b: bm, c: cm, z: Some(z) }, &params);
-        (self.out_proj.forward(y), MambaState { conv, ssm })
+        (linear_rows(&self.out_proj, y), MambaState { conv, ssm })
     }
 }

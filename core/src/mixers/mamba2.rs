@@ -20,6 +20,7 @@
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
 use super::mamba::DepthwiseConv1d;
+use crate::kernels::linear_rows;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -151,7 +152,11 @@ impl Mamba2Config {
             dt_bias: Param::from_tensor(dt_bias),
             A_log: Param::from_tensor(a),
             D: Param::from_tensor(Tensor::ones([h], device)),
-            norm: GatedRmsNorm { weight: Param::from_tensor(Tensor::ones([di], device)), group_size: di / g, eps: self.norm_eps },
+            norm: GatedRmsNorm {
+                weight: Param::from_tensor(Tensor::ones([di], device)),
+                group_size: di / g,
+                eps: self.norm_eps,
+            },
             out_proj: lin(di, self.d_model),
             d_inner: di,
             d_state: n,
@@ -179,7 +184,10 @@ fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
     let strictly_lower = Tensor::<2, Bool>::tril_mask([t, t], -1, &device); // true (filled) where i ≤ j
     let mut mask_shape = vec![1; D - 1];
     mask_shape.extend([t, t]);
-    let xr = xr.mask_fill(strictly_lower.reshape::<D1, _>(Shape::from(mask_shape.clone())).expand(Shape::from(rep.clone())), 0.0);
+    let xr = xr.mask_fill(
+        strictly_lower.reshape::<D1, _>(Shape::from(mask_shape.clone())).expand(Shape::from(rep.clone())),
+        0.0,
+    );
     let seg = xr.cumsum(D - 1);
     let lower = Tensor::<2, Bool>::tril_mask([t, t], 0, &device);
     seg.exp().mask_fill(lower.reshape::<D1, _>(Shape::from(mask_shape)).expand(Shape::from(rep)), 0.0)
@@ -286,7 +294,8 @@ impl Mamba2 {
             None => Tensor::zeros([b, 1, h, n, p], &device),
         };
         let all = Tensor::cat(vec![h0, states], 1).swap_dims(1, 2).reshape([b, h, c + 1, n * p]);
-        let chunk_a = Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
+        let chunk_a =
+            Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
         let decay_chunk: Tensor<4> = exp_segsum::<3, 4>(chunk_a); // [B, H, c+1, c+1]
         let passed = decay_chunk.matmul(all); // [B, H, c+1, N·P]
         let prev = passed.clone().narrow(2, 0, c).reshape([b, h, c, n, p]).swap_dims(1, 2); // [B, c, H, N, P]
@@ -302,18 +311,19 @@ impl Mamba2 {
     pub fn step(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
         let [b, _] = x.dims();
         let (di, h, p) = (self.d_inner, self.n_heads, self.head_dim);
-        let zxbcdt = self.in_proj.forward(x);
+        let zxbcdt = linear_rows(&self.in_proj, x);
         let z = zxbcdt.clone().narrow(1, 0, di);
         let xbc = zxbcdt.clone().narrow(1, di, self.conv_dim()).unsqueeze_dim::<3>(2);
         let dt = zxbcdt.narrow(1, di + self.conv_dim(), h).unsqueeze_dim::<3>(1); // [B, 1, H]
         let (xbc, conv) = self.conv1d.forward(xbc, state.conv);
         let (xs, bm, cm) = self.split_xbc(silu(xbc).swap_dims(1, 2)); // L = 1
-        let (xs, bm, cm) = (xs.reshape([b, h, p]), bm.reshape([b, h, 1, self.d_state]), cm.reshape([b, h, self.d_state, 1]));
+        let (xs, bm, cm) =
+            (xs.reshape([b, h, p]), bm.reshape([b, h, 1, self.d_state]), cm.reshape([b, h, self.d_state, 1]));
         let delta = self.delta(dt).reshape([b, h, 1]);
         let decay = (delta.clone() * self.A_log.val().exp().neg().reshape([1, h, 1])).exp().unsqueeze_dim::<4>(3);
         let ssm = state.ssm * decay + (xs.clone() * delta).unsqueeze_dim::<4>(3) * bm; // [B, H, P, N]
         let y = ssm.clone().matmul(cm).reshape([b, h, p]) + xs * self.D.val().reshape([1, h, 1]);
         let y = self.norm.forward::<2, 3>(y.reshape([b, di]), z);
-        (self.out_proj.forward(y), Mamba2State { conv, ssm })
+        (linear_rows(&self.out_proj, y), Mamba2State { conv, ssm })
     }
 }
