@@ -86,3 +86,33 @@ fn shuffling_is_seeded_and_augmentation_moves_pixels() {
     augment(&mut x, 1, 3, 3, 1, false, &mut StdRng::seed_from_u64(5));
     assert!(x.iter().all(|v| *v == 0.0 || img.contains(v)));
 }
+
+#[test]
+fn moving_digits_are_seeded_bounded_and_labelled() {
+    use ssm_vision::video::{ClipLabel, MovingDigits};
+    // two distinguishable 4×4 "digits": all 200 (class 1) and all 100 (class 2)
+    let digits = ImageSet {
+        pixels: [vec![200u8; 16], vec![100u8; 16]].concat(),
+        labels: vec![1, 2],
+        channels: 1,
+        height: 4,
+        width: 4,
+        classes: 3,
+    };
+    let g = MovingDigits::new(12, 16, ClipLabel::Sum);
+    assert_eq!(g.classes(&digits), 5);
+    let a = g.clip(&digits, 7, 3);
+    assert_eq!(a.pixels, g.clip(&digits, 7, 3).pixels);
+    assert_ne!(a.pixels, g.clip(&digits, 7, 4).pixels);
+    assert!((2..=4).contains(&a.label));
+    for t in 0..12 {
+        let f = &a.pixels[t * 256..(t + 1) * 256];
+        // both digits are fully inside the frame: at least 16 lit pixels, at most 32
+        let lit = f.iter().filter(|&&p| p > 0).count();
+        assert!((16..=32).contains(&lit), "frame {t}: {lit} lit pixels");
+    }
+    // the digits move: not every frame is the first frame
+    assert!((1..12).any(|t| a.pixels[t * 256..(t + 1) * 256] != a.pixels[..256]));
+    let first = MovingDigits::new(3, 16, ClipLabel::First).clip(&digits, 1, 0);
+    assert!(first.label == 1 || first.label == 2);
+}
