@@ -99,10 +99,7 @@ impl Tokenizer {
             }
             Self::Hf(t) => ("tokenizer.json", t.to_string(false).map_err(|e| e.to_string())?),
         };
-        let path = dir.join(file);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+        ssm_core::train::write_atomic(&dir.join(file), json.as_bytes())
     }
 
     /// The tokenizer saved in a checkpoint directory, if any.

@@ -8,7 +8,7 @@
 //! * `y = x · Wᵀ`, W `[N, K]` (an embedding used as the LM head): one dot product per row of W.
 
 use super::real::Real;
-use super::selective_scan_cpu::{Simd, simd_level};
+use super::selective_scan_cpu::{Simd, hsum, simd_level};
 use rayon::prelude::*;
 
 /// Output columns per task of [`x_w`] (the accumulators stay in L1).
@@ -51,15 +51,7 @@ fn dot<T: Real, const W: usize>(a: &[T], b: &[T]) -> T {
     for (&x, &y) in ac.remainder().iter().zip(bc.remainder()) {
         s += x * y;
     }
-    let mut w = W;
-    while w > 1 {
-        w /= 2;
-        for j in 0..w {
-            let add = lanes[j + w];
-            lanes[j] += add;
-        }
-    }
-    lanes[0] + s
+    hsum(lanes) + s
 }
 
 #[inline(always)]
@@ -78,6 +70,18 @@ simd_variant!(block_x_w_avx2, "avx2,fma", block_x_w, 16, (x: &[T], w: &[T], k: u
 simd_variant!(block_x_w_avx512, "avx512f,avx2,fma", block_x_w, 32, (x: &[T], w: &[T], k: usize, n: usize, c0: usize, acc: &mut [T]), ());
 simd_variant!(block_x_wt_avx2, "avx2,fma", block_x_wt, 16, (x: &[T], w: &[T], k: usize, r0: usize, out: &mut [T]), ());
 simd_variant!(block_x_wt_avx512, "avx512f,avx2,fma", block_x_wt, 32, (x: &[T], w: &[T], k: usize, r0: usize, out: &mut [T]), ());
+
+/// `y [M, N]` from per-task blocks of `step` output columns, each block `[M, width]`.
+fn join_columns<T: Real>(blocks: &[Vec<T>], m: usize, n: usize, step: usize) -> Vec<T> {
+    let mut y = vec![T::ZERO; m * n];
+    for (j, block) in blocks.iter().enumerate() {
+        let (c0, width) = (j * step, block.len() / m);
+        for mi in 0..m {
+            y[mi * n + c0..mi * n + c0 + width].copy_from_slice(&block[mi * width..(mi + 1) * width]);
+        }
+    }
+    y
+}
 
 /// `y [M, N] = x [M, K] · w [K, N]` (all row-major).
 pub fn x_w<T: Real>(x: &[T], w: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
@@ -101,15 +105,7 @@ pub fn x_w<T: Real>(x: &[T], w: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
             acc
         })
         .collect();
-    let mut y = vec![T::ZERO; m * n];
-    for (j, acc) in blocks.iter().enumerate() {
-        let c0 = j * COLS;
-        let width = acc.len() / m;
-        for mi in 0..m {
-            y[mi * n + c0..mi * n + c0 + width].copy_from_slice(&acc[mi * width..(mi + 1) * width]);
-        }
-    }
-    y
+    join_columns(&blocks, m, n, COLS)
 }
 
 /// `y [M, N] = x [M, K] · wᵀ` for `w [N, K]` (all row-major).
@@ -133,13 +129,5 @@ pub fn x_wt<T: Real>(x: &[T], w: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
             out
         })
         .collect();
-    let mut y = vec![T::ZERO; m * n];
-    for (j, out) in blocks.iter().enumerate() {
-        let r0 = j * ROWS;
-        let rows = out.len() / m;
-        for mi in 0..m {
-            y[mi * n + r0..mi * n + r0 + rows].copy_from_slice(&out[mi * rows..(mi + 1) * rows]);
-        }
-    }
-    y
+    join_columns(&blocks, m, n, ROWS)
 }

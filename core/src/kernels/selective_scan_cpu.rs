@@ -56,7 +56,7 @@ fn row_delta<T: Real>(delta: &[T], bias: T, softplus: bool, out: &mut [T]) {
 
 /// Pairwise (log-depth) sum of the lanes: a serial chain of W adds would sit on every step.
 #[inline(always)]
-fn hsum<T: Real, const W: usize>(mut v: [T; W]) -> T {
+pub(super) fn hsum<T: Real, const W: usize>(mut v: [T; W]) -> T {
     let mut w = W;
     while w > 1 {
         w /= 2;

@@ -57,6 +57,13 @@ pub struct DepthwiseConv1d {
 }
 
 impl DepthwiseConv1d {
+    /// PyTorch's `Conv1d` default init: weight and bias ~ U(±1/√kernel).
+    pub fn init(channels: usize, kernel: usize, bias: bool, device: &Device) -> Self {
+        let b = 1.0 / (kernel as f64).sqrt();
+        let u = Initializer::Uniform { min: -b, max: b };
+        Self { weight: u.init([channels, 1, kernel], device), bias: bias.then(|| u.init([channels], device)) }
+    }
+
     /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]`; returns the
     /// output `[B, C, L]` and the new history (the last K−1 inputs).
     pub fn forward(&self, x: Tensor<3>, history: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
@@ -74,6 +81,13 @@ impl DepthwiseConv1d {
         let new_history = padded.narrow(2, l, k - 1);
         (y, new_history)
     }
+}
+
+/// The Δ bias of Mamba and Mamba-2: softplus⁻¹(Δ) = Δ + ln(1 − e^{−Δ}) for `n` values of Δ
+/// log-uniform in [dt_min, dt_max], floored at `floor`.
+pub fn dt_bias_init(n: usize, dt_min: f64, dt_max: f64, floor: f64, device: &Device) -> Tensor<1> {
+    let dt = Tensor::<1>::random([n], Distribution::Uniform(dt_min.ln(), dt_max.ln()), device).exp().clamp_min(floor);
+    dt.clone() + (dt.neg().exp().neg() + 1.0).log()
 }
 
 /// A Mamba block.
@@ -113,23 +127,13 @@ impl MambaConfig {
         assert!(k >= 1 && n >= 1 && d_inner >= 1, "mamba: d_conv, d_state and d_inner must be positive");
         let dt_rank = self.dt_rank.unwrap_or(self.d_model.div_ceil(16));
         let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
-        let conv_bound = 1.0 / (k as f64).sqrt();
-        let conv1d = DepthwiseConv1d {
-            weight: Initializer::Uniform { min: -conv_bound, max: conv_bound }.init([d_inner, 1, k], device),
-            bias: self
-                .conv_bias
-                .then(|| Initializer::Uniform { min: -conv_bound, max: conv_bound }.init([d_inner], device)),
-        };
+        let conv1d = DepthwiseConv1d::init(d_inner, k, self.conv_bias, device);
         // dt_proj: weight ~ U(±dt_rank^−½); bias = softplus⁻¹(Δ), Δ log-uniform in [dt_min, dt_max].
         let std = (dt_rank as f64).powf(-0.5);
         let mut dt_proj = lin(dt_rank, d_inner, true);
         dt_proj.weight = Initializer::Uniform { min: -std, max: std }.init([dt_rank, d_inner], device);
-        let (lo, hi) = (self.dt_min.ln(), self.dt_max.ln());
-        let dt =
-            Tensor::<1>::random([d_inner], Distribution::Uniform(lo, hi), device).exp().clamp_min(self.dt_init_floor);
-        // softplus⁻¹(Δ) = Δ + ln(1 − e^{−Δ})
-        let inv = dt.clone() + (dt.neg().exp().neg() + 1.0).log();
-        dt_proj.bias = Some(Param::from_tensor(inv));
+        let bias = dt_bias_init(d_inner, self.dt_min, self.dt_max, self.dt_init_floor, device);
+        dt_proj.bias = Some(Param::from_tensor(bias));
         let a = Tensor::<1, Int>::arange(1..n as i64 + 1, device).float().log().reshape([1, n]).repeat_dim(0, d_inner);
         Mamba {
             in_proj: lin(self.d_model, 2 * d_inner, self.bias),

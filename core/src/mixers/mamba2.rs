@@ -19,11 +19,11 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
-use super::mamba::DepthwiseConv1d;
+use super::mamba::{DepthwiseConv1d, dt_bias_init};
 use crate::kernels::linear_rows;
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{silu, softplus};
 use burn::tensor::{Bool, Device, Distribution, Shape, Tensor};
 
@@ -136,15 +136,9 @@ impl Mamba2Config {
         assert!(self.chunk_size > 0 && k > 0 && n > 0, "mamba2: chunk_size, d_conv and d_state must be positive");
         let conv_dim = di + 2 * g * n;
         let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
-        let bound = 1.0 / (k as f64).sqrt();
-        let conv1d = DepthwiseConv1d {
-            weight: Initializer::Uniform { min: -bound, max: bound }.init([conv_dim, 1, k], device),
-            bias: self.conv_bias.then(|| Initializer::Uniform { min: -bound, max: bound }.init([conv_dim], device)),
-        };
-        // Δ log-uniform in [dt_min, dt_max]; dt_bias = softplus⁻¹(Δ). A uniform in [1, 16].
-        let (lo, hi) = (self.dt_min.ln(), self.dt_max.ln());
-        let dt = Tensor::<1>::random([h], Distribution::Uniform(lo, hi), device).exp().clamp_min(self.dt_init_floor);
-        let dt_bias = dt.clone() + (dt.neg().exp().neg() + 1.0).log();
+        let conv1d = DepthwiseConv1d::init(conv_dim, k, self.conv_bias, device);
+        // dt_bias = softplus⁻¹(Δ), Δ log-uniform in [dt_min, dt_max]. A uniform in [1, 16].
+        let dt_bias = dt_bias_init(h, self.dt_min, self.dt_max, self.dt_init_floor, device);
         let a = Tensor::<1>::random([h], Distribution::Uniform(1.0, 16.0), device).log();
         Mamba2 {
             in_proj: lin(self.d_model, 2 * di + 2 * g * n + h),

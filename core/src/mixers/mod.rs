@@ -96,60 +96,41 @@ impl MixerState {
     /// prefilling prompts of different lengths one by one. `None` when the states cannot be
     /// stacked (different mixers, or attention caches of different lengths).
     pub fn cat_batch(states: Vec<MixerState>) -> Option<MixerState> {
-        let first = states.first()?;
-        match first {
-            MixerState::Mamba(_) => {
-                let (c, s): (Vec<_>, Vec<_>) = states
-                    .into_iter()
-                    .map(|s| match s {
-                        MixerState::Mamba(m) => Some((m.conv, m.ssm)),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?
-                    .into_iter()
-                    .unzip();
-                Some(MixerState::Mamba(MambaState { conv: Tensor::cat(c, 0), ssm: Tensor::cat(s, 0) }))
-            }
-            MixerState::Mamba2(_) => {
-                let (c, s): (Vec<_>, Vec<_>) = states
-                    .into_iter()
-                    .map(|s| match s {
-                        MixerState::Mamba2(m) => Some((m.conv, m.ssm)),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?
-                    .into_iter()
-                    .unzip();
-                Some(MixerState::Mamba2(Mamba2State { conv: Tensor::cat(c, 0), ssm: Tensor::cat(s, 0) }))
-            }
-            MixerState::S4d(_) => {
-                let (re, im): (Vec<_>, Vec<_>) = states
-                    .into_iter()
-                    .map(|s| match s {
-                        MixerState::S4d(m) => {
-                            let x = m.resolve();
-                            Some((x.re, x.im))
-                        }
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?
-                    .into_iter()
-                    .unzip();
-                let x = crate::complex::ComplexTensor::new(Tensor::cat(re, 0), Tensor::cat(im, 0));
-                Some(MixerState::S4d(S4dState::Ready(x)))
-            }
+        /// Each state's two parts (or `None` if one is of another kind), concatenated on dim 0.
+        fn cat2<const A: usize, const B: usize>(
+            states: Vec<MixerState>,
+            parts: impl Fn(MixerState) -> Option<(Tensor<A>, Tensor<B>)>,
+        ) -> Option<(Tensor<A>, Tensor<B>)> {
+            let (a, b): (Vec<_>, Vec<_>) =
+                states.into_iter().map(parts).collect::<Option<Vec<_>>>()?.into_iter().unzip();
+            Some((Tensor::cat(a, 0), Tensor::cat(b, 0)))
+        }
+        match states.first()? {
+            MixerState::Mamba(_) => cat2(states, |s| match s {
+                MixerState::Mamba(m) => Some((m.conv, m.ssm)),
+                _ => None,
+            })
+            .map(|(conv, ssm)| MixerState::Mamba(MambaState { conv, ssm })),
+            MixerState::Mamba2(_) => cat2(states, |s| match s {
+                MixerState::Mamba2(m) => Some((m.conv, m.ssm)),
+                _ => None,
+            })
+            .map(|(conv, ssm)| MixerState::Mamba2(Mamba2State { conv, ssm })),
+            MixerState::S4d(_) => cat2(states, |s| match s {
+                MixerState::S4d(m) => {
+                    let x = m.resolve();
+                    Some((x.re, x.im))
+                }
+                _ => None,
+            })
+            .map(|(re, im)| MixerState::S4d(S4dState::Ready(crate::complex::ComplexTensor::new(re, im)))),
             MixerState::Attention(first) => {
                 let len = first.len();
-                let (k, v): (Vec<_>, Vec<_>) = states
-                    .into_iter()
-                    .map(|s| match s {
-                        MixerState::Attention(c) if c.len() == len => Some((c.k, c.v)),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()?
-                    .into_iter()
-                    .unzip();
-                Some(MixerState::Attention(KvCache { k: Tensor::cat(k, 0), v: Tensor::cat(v, 0) }))
+                cat2(states, |s| match s {
+                    MixerState::Attention(c) if c.len() == len => Some((c.k, c.v)),
+                    _ => None,
+                })
+                .map(|(k, v)| MixerState::Attention(KvCache { k, v }))
             }
         }
     }
