@@ -23,6 +23,8 @@
 pub mod blocks;
 pub mod complex;
 pub mod device;
+pub mod einfft;
+pub mod fft;
 pub mod fixtures;
 pub mod kernels;
 pub mod mixers;

@@ -192,3 +192,77 @@ pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
 }
+
+/// Confusion matrix `counts[true][predicted]` as a PNG heatmap: rows normalised to the true
+/// class's count (colour), the raw counts printed in the cells.
+pub fn confusion_matrix(path: &Path, title: &str, names: &[String], counts: &[Vec<usize>]) -> Result<(), String> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let k = counts.len();
+    let cell = (600 / k.max(1)).clamp(12, 60) as u32;
+    let side = cell * k as u32;
+    let root = BitMapBackend::new(path, (side + 220, side + 200)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let label = |i: usize| {
+        let s = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+        if s.chars().count() > 12 { s.chars().take(11).collect::<String>() + "…" } else { s }
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(90)
+        .y_label_area_size(110)
+        .build_cartesian_2d((0..k as i32 - 1).into_segmented(), (0..k as i32 - 1).into_segmented())
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(k)
+        .y_labels(k)
+        .x_desc("predicted")
+        .y_desc("true")
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => label(*i as usize).chars().take((cell / 7).max(2) as usize).collect(),
+            _ => String::new(),
+        })
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) if (*i as usize) < k => label(k - 1 - *i as usize),
+            _ => String::new(),
+        })
+        .x_label_style(("sans-serif", 11))
+        .y_label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let mut cells = Vec::new();
+    for (t, row) in counts.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &c) in row.iter().enumerate() {
+            cells.push((p as i32, (k - 1 - t) as i32, c, c as f64 / total));
+        }
+    }
+    chart
+        .draw_series(cells.iter().map(|&(x, y, _, f)| {
+            let v = (255.0 * (1.0 - f)) as u8;
+            Rectangle::new(
+                [
+                    (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                ],
+                RGBColor(v, v, 255).filled(),
+            )
+        }))
+        .map_err(|e| err(&e))?;
+    if cell >= 24 {
+        chart
+            .draw_series(cells.iter().map(|&(x, y, c, f)| {
+                let colour = if f > 0.5 { WHITE } else { BLACK };
+                Text::new(
+                    c.to_string(),
+                    (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
+                    ("sans-serif", 12).into_font().color(&colour),
+                )
+            }))
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}

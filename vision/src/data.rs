@@ -63,12 +63,14 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     Ok((dims, bytes[header..].to_vec()))
 }
 
-/// Images `[N, C, H, W]` as u8 and their labels.
+/// Images `[N, C, H, W]` (or clips `[N, C, T, H, W]`) as u8 and their labels.
 #[derive(Debug, Clone)]
 pub struct ImageSet {
     pub pixels: Vec<u8>,
     pub labels: Vec<u32>,
     pub channels: usize,
+    /// Frames per item (1 for images).
+    pub frames: usize,
     pub height: usize,
     pub width: usize,
     pub classes: usize,
@@ -84,7 +86,7 @@ impl ImageSet {
     }
 
     pub fn image_size(&self) -> usize {
-        self.channels * self.height * self.width
+        self.channels * self.frames * self.height * self.width
     }
 
     /// Images from an idx3 file and labels from an idx1 file (MNIST layout).
@@ -99,7 +101,7 @@ impl ImageSet {
         }
         let labels: Vec<u32> = lab.into_iter().map(u32::from).collect();
         let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-        Ok(Self { pixels, labels, channels: 1, height: dims[1], width: dims[2], classes })
+        Ok(Self { pixels, labels, channels: 1, frames: 1, height: dims[1], width: dims[2], classes })
     }
 
     /// The `train` or `t10k` split of an MNIST-layout directory (`{split}-images-idx3-ubyte[.gz]`).
@@ -142,12 +144,12 @@ impl ImageSet {
         }
         let side = width.ok_or_else(|| err(path, "no images"))?;
         let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-        Ok(Self { pixels, labels, channels: 1, height: side, width: side, classes })
+        Ok(Self { pixels, labels, channels: 1, frames: 1, height: side, width: side, classes })
     }
 
     /// Per-channel mean and standard deviation of the pixels scaled to [0, 1].
     pub fn channel_stats(&self) -> Vec<(f32, f32)> {
-        let hw = self.height * self.width;
+        let hw = self.frames * self.height * self.width;
         (0..self.channels)
             .map(|c| {
                 let (mut s, mut s2, mut n) = (0f64, 0f64, 0f64);
@@ -172,9 +174,9 @@ impl ImageSet {
         idx
     }
 
-    /// Image `i` as normalised f32 `[C, H, W]`: (x/255 − mean) / std per channel.
+    /// Image `i` as normalised f32 `[C, (T,) H, W]`: (x/255 − mean) / std per channel.
     pub fn normalised(&self, i: usize, stats: &[(f32, f32)]) -> Vec<f32> {
-        let hw = self.height * self.width;
+        let hw = self.frames * self.height * self.width;
         let img = &self.pixels[i * self.image_size()..(i + 1) * self.image_size()];
         img.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - stats[j / hw].0) / stats[j / hw].1).collect()
     }

@@ -3,7 +3,7 @@
 //!
 //! Each clip draws two digits from an [`ImageSet`], a start position and a velocity for each;
 //! positions advance by the velocity every frame and reflect off the borders; the frame is the
-//! pixel-wise maximum of the two digits. The label is the pair's sum (19 classes) or the first
+//! pixel-wise maximum of the two digits. The label is the pair's sum (19 classes) or the larger
 //! digit's class.
 
 use crate::data::ImageSet;
@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng};
 pub enum ClipLabel {
     /// Sum of the two digits' classes (classes 0 … 2·(k−1)).
     Sum,
-    /// Class of the first digit.
-    First,
+    /// The larger of the two digits' classes (order-free, so a model can tell it from the clip).
+    Larger,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl MovingDigits {
     pub fn classes(&self, digits: &ImageSet) -> usize {
         match self.label {
             ClipLabel::Sum => 2 * digits.classes - 1,
-            ClipLabel::First => digits.classes,
+            ClipLabel::Larger => digits.classes,
         }
     }
 
@@ -91,7 +91,7 @@ impl MovingDigits {
         let (a, b) = (digits.labels[picks[0]], digits.labels[picks[1]]);
         let label = match self.label {
             ClipLabel::Sum => a + b,
-            ClipLabel::First => a,
+            ClipLabel::Larger => a.max(b),
         };
         Clip { pixels, label }
     }

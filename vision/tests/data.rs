@@ -62,6 +62,7 @@ fn shuffling_is_seeded_and_augmentation_moves_pixels() {
         pixels: (0..=255u8).cycle().take(4 * 9).collect(),
         labels: vec![0, 1, 2, 3],
         channels: 1,
+        frames: 1,
         height: 3,
         width: 3,
         classes: 4,
@@ -95,6 +96,7 @@ fn moving_digits_are_seeded_bounded_and_labelled() {
         pixels: [vec![200u8; 16], vec![100u8; 16]].concat(),
         labels: vec![1, 2],
         channels: 1,
+        frames: 1,
         height: 4,
         width: 4,
         classes: 3,
@@ -113,6 +115,10 @@ fn moving_digits_are_seeded_bounded_and_labelled() {
     }
     // the digits move: not every frame is the first frame
     assert!((1..12).any(|t| a.pixels[t * 256..(t + 1) * 256] != a.pixels[..256]));
-    let first = MovingDigits::new(3, 16, ClipLabel::First).clip(&digits, 1, 0);
-    assert!(first.label == 1 || first.label == 2);
+    // the same stream labelled by the larger digit: sum 2 = 1+1 → 1, sums 3 and 4 → 2
+    for i in 0..8 {
+        let sum = MovingDigits::new(3, 16, ClipLabel::Sum).clip(&digits, 1, i).label;
+        let larger = MovingDigits::new(3, 16, ClipLabel::Larger).clip(&digits, 1, i).label;
+        assert_eq!(larger, if sum == 2 { 1 } else { 2 }, "sum {sum}");
+    }
 }
