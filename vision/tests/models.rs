@@ -134,6 +134,7 @@ fn s4nd_kernels_at_two_resolutions_describe_one_continuous_kernel() {
 }
 
 /// EinFFT written out with explicit DFT sums in f64.
+#[allow(clippy::too_many_arguments)]
 fn einfft_direct(
     x: &[f32],
     b: usize,

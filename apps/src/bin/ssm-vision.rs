@@ -421,7 +421,7 @@ fn train(a: TrainArgs) -> Result<()> {
             (train, test)
         }
         None => {
-            eprintln!("no --data given: training on generated shapes (4 classes, 28×28)");
+            println!("no --data given: training on generated shapes (4 classes, 28×28)");
             let names: Vec<String> = ["square", "frame", "disc", "cross"].iter().map(|s| s.to_string()).collect();
             (
                 Labelled { set: shapes(6000, 1), class_names: names.clone() },
@@ -510,26 +510,28 @@ fn shapes(n: usize, seed: u64) -> ImageSet {
 fn eval(a: EvalArgs, video: bool) -> Result<()> {
     let device = a.machine.device()?;
     let info = read_info(&a.model)?;
-    let test = match (&info.video, video) {
-        (Some(v), true) => generated_test_clips(v)?,
-        (None, false) => {
-            let path = a
-                .data
-                .clone()
-                .or(info.test.clone())
-                .or(info.data.clone())
-                .context("no --data given and the model directory names none")?;
+    let want = info.config.input();
+    if want.is_video() != video {
+        let (kind, cmd) = if want.is_video() { ("a video", "eval-video") } else { ("an image", "eval") };
+        bail!("{}: {kind} model: use {cmd}", a.model.display());
+    }
+    let data = a.data.clone().or(info.test.clone()).or(info.data.clone());
+    let test = match (&info.video, data) {
+        (Some(v), None) => generated_test_clips(v)?,
+        (_, Some(path)) if video => frame_folders(&path.join("test"), want.frames, (want.height, want.width))?.set,
+        (_, Some(path)) => {
             let l = load_split(&path, true, a.size.map(|s| (s, s)))?;
             match a.size {
                 Some(s) => resized(&l.set, (s, s)),
                 None => l.set,
             }
         }
-        (Some(_), false) => bail!("{}: a video model: use eval-video", a.model.display()),
-        (None, true) => bail!("{}: an image model: use eval", a.model.display()),
+        (None, None) => match a.size {
+            Some(s) => resized(&shapes(1000, 2), (s, s)),
+            None => shapes(1000, 2),
+        },
     };
     let model = load_model(&a.model, &info, &device)?;
-    let want = info.config.input();
     if test.channels != want.channels || test.frames != want.frames {
         bail!(
             "test items have {} channels × {} frames, the model takes {} × {}",
