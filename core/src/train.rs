@@ -80,8 +80,10 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Stop after this many steps in this invocation (time-boxed jobs; continue with `resume`).
     pub stop_after: Option<usize>,
-    /// Training-time budget in seconds: after 10 steps the step count is cut to what fits, so
-    /// the schedule still ends in its cosine tail; the run also stops when the budget is spent.
+    /// Training-time budget in seconds: after 10 steps the step count is fitted to it (and
+    /// re-fitted after 30 and 100 steps from the speed of the latest steps, so a slow start —
+    /// a busy machine, warm-up allocations — does not fix the plan), so the schedule still ends
+    /// in its cosine tail; the run also stops when the budget is spent.
     #[serde(default)]
     pub time_budget: Option<f64>,
 }
@@ -259,8 +261,12 @@ pub fn fit<M: Trainable>(
     let mut epoch_stats = Stats::default();
     let mut epoch_start = Instant::now();
     let mut train_time = 0.0;
-    let mut end = cfg.stop_after.map_or(cfg.steps, |n| (state.step + n).min(cfg.steps));
+    let stop_end = cfg.stop_after.map(|n| state.step + n);
+    let mut end = stop_end.map_or(cfg.steps, |e| e.min(cfg.steps));
     let (mut spent, mut budget_steps) = (state.train_seconds, 0usize);
+    let max_steps = cfg.steps;
+    // (budget steps, seconds spent) at the last fit, and whether this invocation chose the plan
+    let (mut mark, mut planned_here) = ((0usize, spent), false);
     while state.step < end {
         let step = state.step;
         let lr = cfg.lr_at(step);
@@ -282,14 +288,17 @@ pub fn fit<M: Trainable>(
         state.step += 1;
         if let Some(budget) = cfg.time_budget {
             budget_steps += 1;
-            if budget_steps == 10 && state.planned_steps == 0 {
-                // Fit the schedule to the budget (steps so far took `spent` seconds).
-                let fit_steps = ((budget / (spent / state.step as f64)) as usize).clamp(state.step + 1, cfg.steps);
-                cfg.steps = fit_steps;
+            let may_plan = state.planned_steps == 0 || planned_here;
+            if matches!(budget_steps, 10 | 30 | 100) && may_plan && state.step * 4 < cfg.steps.max(4) {
+                // Fit the schedule to the budget at the speed of the steps since the last fit.
+                let per_step = (spent - mark.1) / (budget_steps - mark.0) as f64;
+                let left = ((budget - spent).max(0.0) / per_step.max(1e-9)) as usize;
+                cfg.steps = (state.step + left).clamp(state.step + 1, max_steps);
                 per_epoch = cfg.steps.div_ceil(cfg.epochs);
-                end = end.min(cfg.steps);
+                end = stop_end.map_or(cfg.steps, |e| e.min(cfg.steps));
                 state.planned_steps = cfg.steps;
                 bar.set_length(cfg.steps as u64);
+                (mark, planned_here) = ((budget_steps, spent), true);
             }
             if spent >= budget && state.step < cfg.steps {
                 cfg.steps = state.step; // budget spent: evaluate and stop here

@@ -1,0 +1,491 @@
+//! `ssm-timeseries`: long-term forecasting (S-Mamba, SiMBA-TS, a temporal SSM over patches, the
+//! DLinear baseline) on CSV series, and sequence classification of UEA / UCR `.ts` files.
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use ssm_core::blocks::BlockConfig;
+use ssm_core::device::device_by_name;
+use ssm_core::mixers::MixerConfig;
+use ssm_core::train::{TrainConfig, fit, load_checkpoint, write_atomic};
+use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
+use ssm_timeseries::models::{ClassifierConfig, ForecastConfig};
+use ssm_timeseries::train::{ClassifySource, ForecastSource, classify_accuracy, forecast_batch, forecast_metrics};
+use ssm_timeseries::uea::TsSet;
+use std::path::{Path, PathBuf};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(about = "State-space models for time series: forecasting and classification")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Train a forecaster (test MSE / MAE on z-scored data at the end).
+    Train(TrainArgs),
+    /// Test MSE / MAE of a trained forecaster.
+    Eval(EvalArgs),
+    /// Forecast one test window: CSV of history, forecast and truth, and PNGs.
+    Forecast(ForecastArgs),
+    /// Train a classifier on UEA / UCR `.ts` files.
+    ClassifyTrain(ClassifyArgs),
+    /// Test accuracy of a trained classifier.
+    ClassifyEval(ClassifyEvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct Machine {
+    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl Machine {
+    fn device(&self) -> Result<Device> {
+        if let Some(t) = self.threads {
+            rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
+        }
+        device_by_name(&self.device).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Args, Debug)]
+struct Schedule {
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Training-time budget in seconds: the step count is fitted to it.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    resume: bool,
+}
+
+impl Schedule {
+    fn config(&self, out: &Path) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            epochs: self.epochs,
+            lr: self.lr,
+            warmup_steps: (self.steps / 20).clamp(1, 200),
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            out: Some(out.to_path_buf()),
+            resume: self.resume,
+            time_budget: self.time_budget,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// CSV with a header (optional `date` column), or a header-less file with a sibling
+    /// `<name>.columns.txt`. Default: a generated noisy multi-seasonal series.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Target variable for S / MS (default: the last column).
+    #[arg(long)]
+    target: Option<String>,
+    /// M (all → all), S (target → target), MS (all → target).
+    #[arg(long, default_value = "M")]
+    mode: String,
+    #[arg(long, default_value_t = 96)]
+    lookback: usize,
+    #[arg(long, default_value_t = 96)]
+    horizon: usize,
+    /// s-mamba, simba, dlinear or temporal.
+    #[arg(long, default_value = "s-mamba")]
+    model: String,
+    /// Mixer of the temporal model: mamba, mamba2, s4d, attention.
+    #[arg(long, default_value = "mamba")]
+    mixer: String,
+    #[arg(long)]
+    d_model: Option<usize>,
+    #[arg(long)]
+    layers: Option<usize>,
+    #[command(flatten)]
+    schedule: Schedule,
+    #[arg(long, default_value = "runs/timeseries")]
+    out: PathBuf,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Default: the CSV the model was trained on.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct ForecastArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Variables to plot, comma-separated (default: the targets, at most 3).
+    #[arg(long)]
+    vars: Option<String>,
+    /// Test window to forecast (default: the last).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Output directory for forecast.csv and the PNGs (default: the model directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct ClassifyArgs {
+    /// `*_TRAIN.ts`
+    #[arg(long)]
+    train: PathBuf,
+    /// `*_TEST.ts`
+    #[arg(long)]
+    test: PathBuf,
+    /// mamba, mamba2, s4d, attention.
+    #[arg(long, default_value = "mamba")]
+    mixer: String,
+    #[arg(long, default_value_t = 64)]
+    d_model: usize,
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[command(flatten)]
+    schedule: Schedule,
+    #[arg(long, default_value = "runs/classify")]
+    out: PathBuf,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
+struct ClassifyEvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Default: the test file the model was trained with.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+/// What a forecaster's directory holds besides the checkpoint.
+#[derive(Serialize, Deserialize)]
+struct ForecastInfo {
+    config: ForecastConfig,
+    data: Option<PathBuf>,
+    target: String,
+    mode: Mode,
+    lookback: usize,
+    horizon: usize,
+    scaler: Scaler,
+    names: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClassifyInfo {
+    config: ClassifierConfig,
+    stats: Vec<(f32, f32)>,
+    class_names: Vec<String>,
+    test: PathBuf,
+}
+
+/// A generated series for runs without data: 3 variables with daily and weekly cycles, a
+/// slow trend and noise, 4000 hourly rows.
+fn generated_table() -> Table {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (rows, vars) = (4000, 3);
+    let mut values = Vec::with_capacity(rows * vars);
+    for t in 0..rows {
+        let tf = t as f64;
+        for v in 0..vars {
+            let day = (std::f64::consts::TAU * tf / 24.0 + v as f64).sin();
+            let week = (std::f64::consts::TAU * tf / 168.0).cos() * (v as f64 + 1.0) * 0.5;
+            values.push((day + week + 0.0005 * tf + 0.2 * rng.random_range(-1.0..1.0)) as f32);
+        }
+    }
+    Table { names: vec!["a".into(), "b".into(), "OT".into()], dates: None, values, rows }
+}
+
+fn load_table(path: Option<&Path>) -> Result<(Table, Protocol)> {
+    match path {
+        Some(p) => Ok((Table::read(p)?, Protocol::for_path(p))),
+        None => Ok((generated_table(), Protocol::Ratio { train: 0.7, test: 0.2 })),
+    }
+}
+
+fn splits(t: &Table, protocol: Protocol, i: &ForecastInfo, path: Option<&Path>) -> Result<Splits> {
+    Splits::new(t, protocol, i.lookback, i.mode, &i.target)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.map_or("generated series".into(), |p| p.display().to_string())))
+}
+
+fn read_json<T: for<'a> Deserialize<'a>>(p: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("{}: not a model directory", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: unreadable", p.display()))
+}
+
+fn update_metrics(out: &Path, extra: serde_json::Value) -> Result<()> {
+    let mp = out.join("metrics.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
+    if let (Some(o), Some(e)) = (m.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    write_atomic(&mp, &serde_json::to_vec_pretty(&m)?).map_err(anyhow::Error::msg)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    if a.data.is_none() {
+        println!("no --data given: training on a generated 3-variable series");
+    }
+    let (table, protocol) = load_table(a.data.as_deref())?;
+    let mode: Mode = a.mode.parse().map_err(anyhow::Error::msg)?;
+    let target = a.target.clone().unwrap_or_else(|| table.names.last().cloned().unwrap_or_default());
+    let mut config =
+        ForecastConfig::by_name(&a.model, a.lookback, a.horizon, 0, &a.mixer).map_err(anyhow::Error::msg)?;
+    let mut info = ForecastInfo {
+        config: config.clone(),
+        data: a.data.clone(),
+        target,
+        mode,
+        lookback: a.lookback,
+        horizon: a.horizon,
+        scaler: Scaler { mean: vec![], std: vec![] },
+        names: vec![],
+    };
+    let sp = splits(&table, protocol, &info, a.data.as_deref())?;
+    match &mut config {
+        ForecastConfig::SMamba(c) => {
+            c.d_model = a.d_model.unwrap_or(c.d_model);
+            c.d_ff = c.d_model;
+            c.e_layers = a.layers.unwrap_or(c.e_layers);
+        }
+        ForecastConfig::Simba(c) => {
+            c.d_model = a.d_model.unwrap_or(c.d_model);
+            c.layers = a.layers.unwrap_or(c.layers);
+        }
+        ForecastConfig::Temporal(c) => {
+            c.vars = sp.train.vars;
+            if let Some(d) = a.d_model {
+                c.block = BlockConfig::new(MixerConfig::by_name(&a.mixer, d).map_err(anyhow::Error::msg)?);
+            }
+            c.layers = a.layers.unwrap_or(c.layers);
+        }
+        ForecastConfig::Dlinear(_) => {}
+    }
+    info.config = config;
+    info.scaler = sp.scaler.clone();
+    info.names = sp.names.clone();
+    println!(
+        "{} rows × {} variables; windows: {} train / {} val / {} test (lookback {}, horizon {}, mode {:?}, target {})",
+        table.rows,
+        sp.train.vars,
+        sp.train.windows(a.lookback, a.horizon),
+        sp.val.windows(a.lookback, a.horizon),
+        sp.test.windows(a.lookback, a.horizon),
+        a.lookback,
+        a.horizon,
+        mode,
+        info.target
+    );
+    let mut src = ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, a.schedule.batch, a.schedule.seed)
+        .map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
+    write_atomic(&a.out.join("timeseries.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
+    let adev = device.clone().autodiff();
+    adev.seed(a.schedule.seed);
+    let model = info.config.init(&adev);
+    let params = model.num_params();
+    println!("{}: {params} parameters", info.config.name());
+    let fitted = fit(model, &mut src, &a.schedule.config(&a.out), &adev).map_err(anyhow::Error::msg)?;
+    let model = fitted.model.valid();
+    let (mse, mae, n) = forecast_metrics(&model, &sp.test, a.lookback, a.horizon, &device);
+    let (vmse, vmae, _) = forecast_metrics(&model, &sp.val, a.lookback, a.horizon, &device);
+    update_metrics(
+        &a.out,
+        serde_json::json!({"model": info.config.name(), "params": params, "test_mse": mse, "test_mae": mae,
+            "test_windows": n, "val_mse": vmse, "val_mae": vmae}),
+    )?;
+    println!(
+        "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (validation {vmse:.4} / {vmae:.4}); {:.0} s training → {}",
+        info.config.name(),
+        fitted.state.train_seconds,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn load_forecaster(dir: &Path, data: Option<&Path>, device: &Device) -> Result<(ForecastInfo, Table, Splits, ssm_timeseries::models::ForecastModel)> {
+    let info: ForecastInfo = read_json(&dir.join("timeseries.json"))?;
+    let path = data.map(Path::to_path_buf).or(info.data.clone());
+    let (table, protocol) = load_table(path.as_deref())?;
+    let sp = splits(&table, protocol, &info, path.as_deref())?;
+    if sp.train.vars != info.names.len() {
+        bail!("the data has {} variables, the model was trained on {}", sp.train.vars, info.names.len());
+    }
+    let model = load_checkpoint(&dir.join("checkpoint"), info.config.init(device)).map_err(anyhow::Error::msg)?;
+    Ok((info, table, sp, model))
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let (info, _, sp, model) = load_forecaster(&a.model, a.data.as_deref(), &device)?;
+    let (mse, mae, n) = forecast_metrics(&model, &sp.test, info.lookback, info.horizon, &device);
+    println!("{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (z-scored, {} target variables)", info.config.name(), sp.test.targets.len());
+    Ok(())
+}
+
+fn forecast(a: ForecastArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let (info, table, sp, model) = load_forecaster(&a.model, a.data.as_deref(), &device)?;
+    let (l, h) = (info.lookback, info.horizon);
+    let n = sp.test.windows(l, h);
+    let w = a.window.unwrap_or(n.saturating_sub(1));
+    if w >= n {
+        bail!("--window {w}: the test split has {n} windows");
+    }
+    let b = forecast_batch(&sp.test, &[w], l, h, &device);
+    let pred = model.forward(b.x.clone()).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+    let v = sp.test.vars;
+    let vars: Vec<usize> = match &a.vars {
+        Some(list) => list
+            .split(',')
+            .map(|s| sp.names.iter().position(|n| n == s.trim()).with_context(|| format!("--vars: no variable '{s}'")))
+            .collect::<Result<_>>()?,
+        None => sp.test.targets.iter().copied().take(3).collect(),
+    };
+    let out = a.out.clone().unwrap_or(a.model.clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+    // CSV in original units: step (negative = history), date if known, then truth / forecast per variable.
+    let first_row = sp.ranges[2].start + w;
+    let date = |r: usize| table.dates.as_ref().and_then(|d| d.get(r)).cloned().unwrap_or_default();
+    let mut csv = String::from("step,date");
+    for &j in &vars {
+        csv.push_str(&format!(",{0}_true,{0}_forecast", sp.names[j]));
+    }
+    csv.push('\n');
+    let raw = |t: usize, j: usize| sp.scaler.inverse(j, sp.test.values[(w + t) * v + j]);
+    for t in 0..l + h {
+        csv.push_str(&format!("{},{}", t as i64 - l as i64, date(first_row + t)));
+        for &j in &vars {
+            let f = if t >= l { format!("{}", sp.scaler.inverse(j, pred[(t - l) * v + j])) } else { String::new() };
+            csv.push_str(&format!(",{},{f}", raw(t, j)));
+        }
+        csv.push('\n');
+    }
+    write_atomic(&out.join("forecast.csv"), csv.as_bytes()).map_err(anyhow::Error::msg)?;
+    for &j in &vars {
+        let hist: Vec<(f64, f64)> = (0..l).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
+        let truth: Vec<(f64, f64)> = (l - 1..l + h).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
+        let fc: Vec<(f64, f64)> = (0..h).map(|t| (t as f64, sp.scaler.inverse(j, pred[t * v + j]) as f64)).collect();
+        let safe: String = sp.names[j].chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let png = out.join(format!("forecast-{safe}.png"));
+        ssm_core::plot::line_chart(
+            &png,
+            &format!("{} — {} (test window {w})", info.config.name(), sp.names[j]),
+            "step",
+            &sp.names[j],
+            &[("history".into(), hist), ("truth".into(), truth), ("forecast".into(), fc)],
+            ssm_core::plot::Scale::Linear,
+            ssm_core::plot::Scale::Linear,
+        )
+        .map_err(anyhow::Error::msg)?;
+        println!("{}", png.display());
+    }
+    println!("{}", out.join("forecast.csv").display());
+    Ok(())
+}
+
+fn classify_train(a: ClassifyArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let train = TsSet::read(&a.train, None)?;
+    let test = TsSet::read(&a.test, Some(&train.class_names))?;
+    if test.dims != train.dims {
+        bail!("{}: {} dimensions, the training file has {}", a.test.display(), test.dims, train.dims);
+    }
+    let stats = train.stats();
+    let mut block = BlockConfig::new(MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?);
+    block.mlp_hidden = Some(2 * a.d_model);
+    let config = ClassifierConfig { dims: train.dims, classes: train.class_names.len(), block, layers: a.layers };
+    println!(
+        "{}: {} train / {} test cases, {} dimensions, lengths {}–{}, {} classes",
+        train.problem,
+        train.len(),
+        test.len(),
+        train.dims,
+        train.lengths.iter().min().unwrap_or(&0),
+        train.max_len(),
+        config.classes
+    );
+    std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
+    let info = ClassifyInfo { config: config.clone(), stats: stats.clone(), class_names: train.class_names.clone(), test: a.test.clone() };
+    write_atomic(&a.out.join("classifier.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
+    let adev = device.clone().autodiff();
+    adev.seed(a.schedule.seed);
+    let model = config.init(&adev);
+    let params = model.num_params();
+    // Evaluation during training uses the training cases (no separate validation split in
+    // these archives); the test file is scored once, at the end.
+    let mut src = ClassifySource { eval: train.clone(), train, stats: stats.clone(), batch: a.schedule.batch, seed: a.schedule.seed };
+    let fitted = fit(model, &mut src, &a.schedule.config(&a.out), &adev).map_err(anyhow::Error::msg)?;
+    let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
+    update_metrics(&a.out, serde_json::json!({"problem": test.problem, "mixer": a.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}))?;
+    println!("{}: test accuracy {acc:.4} on {} cases ({params} parameters) → {}", test.problem, test.len(), a.out.display());
+    Ok(())
+}
+
+fn classify_eval(a: ClassifyEvalArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let info: ClassifyInfo = read_json(&a.model.join("classifier.json"))?;
+    let path = a.test.clone().unwrap_or(info.test.clone());
+    let test = TsSet::read(&path, Some(&info.class_names))?;
+    if test.dims != info.config.dims {
+        bail!("{}: {} dimensions, the model takes {}", path.display(), test.dims, info.config.dims);
+    }
+    let model = load_checkpoint(&a.model.join("checkpoint"), info.config.init(&device)).map_err(anyhow::Error::msg)?;
+    let acc = classify_accuracy(&model, &test, &info.stats, &device);
+    println!("{}: test accuracy {acc:.4} on {} cases", test.problem, test.len());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Train(a) => train(a),
+        Cmd::Eval(a) => eval(a),
+        Cmd::Forecast(a) => forecast(a),
+        Cmd::ClassifyTrain(a) => classify_train(a),
+        Cmd::ClassifyEval(a) => classify_eval(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

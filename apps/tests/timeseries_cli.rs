@@ -1,0 +1,121 @@
+//! End-to-end runs of the `ssm-timeseries` binary: forecasting on the generated series and on a
+//! written CSV, forecast output, classification of written `.ts` files, and bad input.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ssm-timeseries"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ssm-ts-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn one_error_line(o: &std::process::Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "exit status {:?}", o.status);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{}", lines[0]);
+}
+
+#[test]
+fn forecast_train_eval_and_plot() {
+    let d = tmp("fc");
+    std::fs::create_dir_all(&d).unwrap();
+    let csv = d.join("series.csv");
+    let mut text = String::from("date,a,OT\n");
+    for i in 0..400 {
+        let t = i as f64;
+        text.push_str(&format!("2021-01-01 {i},{},{}\n", (t / 5.0).sin(), (t / 7.0).cos() + 0.01 * t));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = d.join("run");
+    let o = bin()
+        .args(["train", "--model", "dlinear", "--lookback", "24", "--horizon", "12", "--steps", "30", "--epochs", "2", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let s = ok(&o);
+    assert!(s.contains("test MSE"), "{s}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    // 20 % of 400 rows, lookback overlap: 80 + 24 rows → 104 − 36 + 1 windows
+    assert_eq!(m["test_windows"], 69);
+    let mse = m["test_mse"].as_f64().unwrap();
+    assert!(mse.is_finite() && mse > 0.0);
+    let o = bin().args(["eval", "--model"]).arg(&out).output().unwrap();
+    assert!(ok(&o).contains(&format!("test MSE {mse:.4}")));
+    let o = bin().args(["forecast", "--vars", "OT,a", "--model"]).arg(&out).output().unwrap();
+    ok(&o);
+    let f = std::fs::read_to_string(out.join("forecast.csv")).unwrap();
+    assert_eq!(f.lines().next().unwrap(), "step,date,OT_true,OT_forecast,a_true,a_forecast");
+    assert_eq!(f.lines().count(), 1 + 24 + 12);
+    assert!(out.join("forecast-OT.png").exists() && out.join("forecast-a.png").exists());
+    // the generated default series trains too (S-Mamba, MS mode)
+    let o = bin()
+        .args(["train", "--model", "s-mamba", "--mode", "MS", "--d-model", "16", "--lookback", "48", "--horizon", "24"])
+        .args(["--steps", "3", "--epochs", "1", "--out"])
+        .arg(d.join("gen"))
+        .output()
+        .unwrap();
+    assert!(ok(&o).contains("generated"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn classify_ts_files() {
+    let d = tmp("cls");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut train = String::from("@problemName Toy\n@dimensions 2\n@equalLength false\n@classLabel true up down\n@data\n");
+    for i in 0..8 {
+        let n = 5 + i % 4;
+        let (s, lab) = if i % 2 == 0 { (1.0, "up") } else { (-1.0, "down") };
+        let a: Vec<String> = (0..n).map(|t| format!("{}", s * t as f64)).collect();
+        let b: Vec<String> = (0..n).map(|t| format!("{}", (t as f64).sin())).collect();
+        train.push_str(&format!("{}:{}:{lab}\n", a.join(","), b.join(",")));
+    }
+    std::fs::write(d.join("T_TRAIN.ts"), &train).unwrap();
+    std::fs::write(d.join("T_TEST.ts"), &train).unwrap();
+    let out = d.join("run");
+    let o = bin()
+        .args(["classify-train", "--d-model", "16", "--layers", "1", "--steps", "40", "--epochs", "1", "--batch", "8", "--lr", "0.01", "--train"])
+        .arg(d.join("T_TRAIN.ts"))
+        .arg("--test")
+        .arg(d.join("T_TEST.ts"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(ok(&o).contains("test accuracy"));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["test_size"], 8);
+    let o = bin().args(["classify-eval", "--model"]).arg(&out).output().unwrap();
+    assert!(ok(&o).contains("on 8 cases"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_input_gives_one_error_line() {
+    let o = bin().args(["train", "--data", "/no/such.csv", "--out"]).arg(tmp("x")).output().unwrap();
+    one_error_line(&o, "/no/such.csv");
+    let d = tmp("bad");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("s.csv"), "date,a\n1,2\n2,oops\n").unwrap();
+    let o = bin().args(["train", "--data"]).arg(d.join("s.csv")).arg("--out").arg(d.join("r")).output().unwrap();
+    one_error_line(&o, "s.csv");
+    let o = bin().args(["train", "--model", "prophet", "--out"]).arg(d.join("r")).output().unwrap();
+    one_error_line(&o, "unknown model 'prophet'");
+    std::fs::write(d.join("x.ts"), "@data\n1,2:zz\n").unwrap();
+    let o = bin().args(["classify-train", "--train"]).arg(d.join("x.ts")).arg("--test").arg(d.join("x.ts")).output().unwrap();
+    one_error_line(&o, "x.ts");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,0 +1,171 @@
+//! Forecasting models (`[B, L, V]` lookback → `[B, H, V]` forecast) behind one config, and the
+//! UEA classifier.
+//!
+//! * [`s_mamba`] — S-Mamba: variate tokens, bidirectional Mamba across variates.
+//! * [`simba_ts`] — SiMBA-TS: variate tokens, Mamba + EinFFT.
+//! * [`temporal`] — RevIN, patching, any mixer over time per variable.
+//! * [`dlinear`] — DLinear baseline.
+//! * [`classifier`] — a classifier head over any backbone.
+
+pub mod classifier;
+pub mod dlinear;
+pub mod s_mamba;
+pub mod simba_ts;
+pub mod temporal;
+
+pub use classifier::{Classifier, ClassifierConfig};
+pub use dlinear::{DLinear, DLinearConfig};
+pub use s_mamba::{SMamba, SMambaConfig};
+pub use simba_ts::{SimbaTs, SimbaTsConfig};
+pub use temporal::{Temporal, TemporalConfig};
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use ssm_core::mixers::MixerConfig;
+use ssm_core::train::{Stats, Trainable};
+
+/// Names accepted by [`ForecastConfig::by_name`].
+pub const MODEL_NAMES: &[&str] = &["s-mamba", "simba", "dlinear", "temporal"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "kebab-case")]
+pub enum ForecastConfig {
+    SMamba(SMambaConfig),
+    Simba(SimbaTsConfig),
+    Dlinear(DLinearConfig),
+    Temporal(TemporalConfig),
+}
+
+impl ForecastConfig {
+    /// The default configuration of `name` (`temporal` takes `mixer`: mamba, mamba2, s4d, attention).
+    pub fn by_name(name: &str, lookback: usize, horizon: usize, vars: usize, mixer: &str) -> Result<Self, String> {
+        Ok(match name {
+            "s-mamba" | "smamba" => Self::SMamba(SMambaConfig::new(lookback, horizon)),
+            "simba" | "simba-ts" => Self::Simba(SimbaTsConfig::new(lookback, horizon)),
+            "dlinear" => Self::Dlinear(DLinearConfig { lookback, horizon, kernel: 25 }),
+            "temporal" => Self::Temporal(TemporalConfig::new(lookback, horizon, vars, MixerConfig::by_name(mixer, 64)?)),
+            o => return Err(format!("unknown model '{o}' (known: {})", MODEL_NAMES.join(", "))),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SMamba(_) => "s-mamba",
+            Self::Simba(_) => "simba",
+            Self::Dlinear(_) => "dlinear",
+            Self::Temporal(_) => "temporal",
+        }
+    }
+
+    pub fn init(&self, device: &Device) -> ForecastModel {
+        match self {
+            Self::SMamba(c) => ForecastModel::SMamba(c.init(device)),
+            Self::Simba(c) => ForecastModel::Simba(c.init(device)),
+            Self::Dlinear(c) => ForecastModel::Dlinear(c.init(device)),
+            Self::Temporal(c) => ForecastModel::Temporal(c.init(device)),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum ForecastModel {
+    SMamba(SMamba),
+    Simba(SimbaTs),
+    Dlinear(DLinear),
+    Temporal(Temporal),
+}
+
+impl ForecastModel {
+    /// `x` `[B, L, V]` → `[B, H, V]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::SMamba(m) => m.forward(x),
+            Self::Simba(m) => m.forward(x),
+            Self::Dlinear(m) => m.forward(x),
+            Self::Temporal(m) => m.forward(x),
+        }
+    }
+}
+
+/// Per-window normalisation over time (iTransformer's `use_norm`, RevIN without affine):
+/// x̃ = (x − μ)/σ with σ = √(Var + 1e-5), and its inverse for the forecast.
+pub struct Normalised {
+    pub x: Tensor<3>,
+    mean: Tensor<3>,
+    std: Tensor<3>,
+}
+
+impl Normalised {
+    pub fn new(x: Tensor<3>) -> Self {
+        let mean = x.clone().mean_dim(1).detach();
+        let c = x - mean.clone();
+        let std = (c.clone().powi_scalar(2).mean_dim(1) + 1e-5).sqrt().detach();
+        Self { x: c / std.clone(), mean, std }
+    }
+
+    pub fn restore(&self, y: Tensor<3>) -> Tensor<3> {
+        y * self.std.clone() + self.mean.clone()
+    }
+}
+
+/// Lookbacks `[B, L, V]`, futures `[B, H, V]` and the target variables scored.
+#[derive(Debug, Clone)]
+pub struct ForecastBatch {
+    pub x: Tensor<3>,
+    pub y: Tensor<3>,
+    pub targets: Vec<usize>,
+}
+
+impl ForecastBatch {
+    /// The forecast restricted to the target variables.
+    pub fn select(&self, t: Tensor<3>) -> Tensor<3> {
+        let v = t.dims()[2];
+        if self.targets.len() == v {
+            return t;
+        }
+        let idx: Vec<i64> = self.targets.iter().map(|&i| i as i64).collect();
+        let n = idx.len();
+        t.select(2, Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &self.x.device()))
+    }
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().map(|v| v[0]).unwrap_or(f64::NAN)
+}
+
+impl Trainable for ForecastModel {
+    type Batch = ForecastBatch;
+    /// Mean squared error over the target variables (z-scored).
+    fn loss(&self, b: &ForecastBatch) -> (Tensor<1>, Stats) {
+        let pred = b.select(self.forward(b.x.clone()));
+        let truth = b.select(b.y.clone());
+        let n = pred.shape().num_elements();
+        let mse = (pred - truth).powi_scalar(2).mean();
+        let v = scalar(mse.clone());
+        (mse, Stats { loss_sum: v * n as f64, correct: 0, count: n, items: b.x.dims()[0] })
+    }
+}
+
+/// A padded batch of variable-length series for the classifier.
+#[derive(Debug, Clone)]
+pub struct SeqBatch {
+    pub x: Tensor<3>,
+    pub mask: Tensor<3>,
+    pub labels: Vec<i64>,
+}
+
+impl Trainable for Classifier {
+    type Batch = SeqBatch;
+    fn loss(&self, b: &SeqBatch) -> (Tensor<1>, Stats) {
+        let logits = self.forward(b.x.clone(), b.mask.clone());
+        let n = b.labels.len();
+        let tgt = Tensor::<1, Int>::from_data(TensorData::new(b.labels.clone(), [n]), &logits.device());
+        let nll = burn::tensor::activation::log_softmax(logits.clone(), 1).gather(1, tgt.unsqueeze_dim(1)).neg().mean();
+        let pred = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        let correct = pred.iter().zip(&b.labels).filter(|(p, t)| p == t).count();
+        let l = scalar(nll.clone());
+        (nll, Stats { loss_sum: l * n as f64, correct, count: n, items: n })
+    }
+}

@@ -1,0 +1,116 @@
+//! Forecaster shapes, DLinear's decomposition, a model overfitting a tiny series, and the
+//! classifier's invariance to right padding.
+
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use ssm_core::blocks::BlockConfig;
+use ssm_core::mixers::MixerConfig;
+use ssm_core::train::{DataSource, TrainConfig, fit};
+use ssm_timeseries::models::{ClassifierConfig, ForecastBatch, ForecastConfig, SMambaConfig};
+
+fn dev() -> Device {
+    Device::flex()
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn every_forecaster_maps_lookback_to_horizon() {
+    let (b, l, h, v) = (2, 32, 8, 5);
+    let x = Tensor::<3>::random([b, l, v], Distribution::Normal(0.0, 1.0), &dev());
+    for name in ["s-mamba", "simba", "dlinear", "temporal"] {
+        let mut cfg = ForecastConfig::by_name(name, l, h, v, "mamba").unwrap();
+        if let ForecastConfig::SMamba(c) = &mut cfg {
+            c.d_model = 16;
+            c.d_ff = 16;
+        }
+        if let ForecastConfig::Simba(c) = &mut cfg {
+            c.d_model = 16;
+        }
+        let m = cfg.init(&dev());
+        assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "{name}");
+    }
+    for mixer in ["s4d", "attention", "mamba2"] {
+        let m = ForecastConfig::by_name("temporal", l, h, v, mixer).unwrap().init(&dev());
+        assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "temporal/{mixer}");
+    }
+    assert!(ForecastConfig::by_name("arima", l, h, v, "mamba").is_err());
+}
+
+#[test]
+fn dlinear_decomposition_adds_back_up() {
+    let m = ForecastConfig::by_name("dlinear", 30, 6, 3, "mamba").unwrap().init(&dev());
+    let ssm_timeseries::models::ForecastModel::Dlinear(d) = m else { unreachable!() };
+    let x = Tensor::<3>::random([2, 30, 3], Distribution::Normal(0.0, 1.0), &dev());
+    let (s, t) = d.decompose(x.clone());
+    let diff = vals(s + t.clone()).iter().zip(vals(x.clone())).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 1e-5);
+    // a constant series is all trend
+    let c = Tensor::<3>::full([1, 30, 3], 2.5, &dev());
+    let (s, t) = d.decompose(c);
+    assert!(vals(s).iter().all(|v| v.abs() < 1e-5));
+    assert!(vals(t).iter().all(|v| (v - 2.5).abs() < 1e-5));
+}
+
+struct Tiny {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    l: usize,
+    h: usize,
+}
+
+impl Tiny {
+    fn batch(&self, device: &Device) -> ForecastBatch {
+        ForecastBatch {
+            x: Tensor::from_data(TensorData::new(self.x.clone(), [4, self.l, 2]), device),
+            y: Tensor::from_data(TensorData::new(self.y.clone(), [4, self.h, 2]), device),
+            targets: vec![0, 1],
+        }
+    }
+}
+
+impl DataSource<ForecastBatch> for Tiny {
+    fn train_batch(&mut self, _step: usize, device: &Device) -> ForecastBatch {
+        self.batch(device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<ForecastBatch> {
+        vec![self.batch(device)]
+    }
+}
+
+#[test]
+fn s_mamba_overfits_a_tiny_series() {
+    let (l, h) = (24, 8);
+    // four windows of a two-variable noisy series
+    let noise = vals(Tensor::<2>::random([4 * (l + h), 2], Distribution::Normal(0.0, 1.0), &dev()));
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for w in 0..4 {
+        for t in 0..l + h {
+            let row = &noise[(w * (l + h) + t) * 2..(w * (l + h) + t) * 2 + 2];
+            if t < l { x.extend_from_slice(row) } else { y.extend_from_slice(row) }
+        }
+    }
+    let mut data = Tiny { x, y, l, h };
+    let ad = Device::flex().autodiff();
+    ad.seed(1);
+    let cfg = ForecastConfig::SMamba(SMambaConfig { d_model: 32, d_ff: 32, ..SMambaConfig::new(l, h) });
+    let tc = TrainConfig { steps: 200, epochs: 1, lr: 3e-3, warmup_steps: 5, weight_decay: 0.0, progress: false, ..TrainConfig::default() };
+    let fitted = fit(cfg.init(&ad), &mut data, &tc, &ad).unwrap();
+    let first = fitted.state.losses[0].1;
+    let last = fitted.state.epochs.last().unwrap().eval_loss;
+    assert!(last < 0.1 * first, "MSE {first} → {last}");
+}
+
+#[test]
+fn classifier_ignores_right_padding() {
+    let block = BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap());
+    let m = ClassifierConfig { dims: 3, classes: 4, block, layers: 2 }.init(&dev());
+    let short = Tensor::<3>::random([1, 5, 3], Distribution::Normal(0.0, 1.0), &dev());
+    let alone = m.forward(short.clone(), Tensor::ones([1, 5, 1], &dev()));
+    let padded = Tensor::cat(vec![short, Tensor::random([1, 4, 3], Distribution::Normal(0.0, 9.0), &dev())], 1);
+    let mask = Tensor::cat(vec![Tensor::ones([1, 5, 1], &dev()), Tensor::zeros([1, 4, 1], &dev())], 1);
+    let with_pad = m.forward(padded, mask);
+    let d = vals(alone).iter().zip(vals(with_pad)).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(d < 1e-5, "padding changed the logits by {d}");
+}
