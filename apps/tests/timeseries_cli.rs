@@ -39,7 +39,20 @@ fn forecast_train_eval_and_plot() {
     std::fs::write(&csv, text).unwrap();
     let out = d.join("run");
     let o = bin()
-        .args(["train", "--model", "dlinear", "--lookback", "24", "--horizon", "12", "--steps", "30", "--epochs", "2", "--data"])
+        .args([
+            "train",
+            "--model",
+            "dlinear",
+            "--lookback",
+            "24",
+            "--horizon",
+            "12",
+            "--steps",
+            "30",
+            "--epochs",
+            "2",
+            "--data",
+        ])
         .arg(&csv)
         .arg("--out")
         .arg(&out)
@@ -47,7 +60,8 @@ fn forecast_train_eval_and_plot() {
         .unwrap();
     let s = ok(&o);
     assert!(s.contains("test MSE"), "{s}");
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     // 20 % of 400 rows, lookback overlap: 80 + 24 rows → 104 − 36 + 1 windows
     assert_eq!(m["test_windows"], 69);
     let mse = m["test_mse"].as_f64().unwrap();
@@ -75,7 +89,8 @@ fn forecast_train_eval_and_plot() {
 fn classify_ts_files() {
     let d = tmp("cls");
     std::fs::create_dir_all(&d).unwrap();
-    let mut train = String::from("@problemName Toy\n@dimensions 2\n@equalLength false\n@classLabel true up down\n@data\n");
+    let mut train =
+        String::from("@problemName Toy\n@dimensions 2\n@equalLength false\n@classLabel true up down\n@data\n");
     for i in 0..8 {
         let n = 5 + i % 4;
         let (s, lab) = if i % 2 == 0 { (1.0, "up") } else { (-1.0, "down") };
@@ -87,7 +102,22 @@ fn classify_ts_files() {
     std::fs::write(d.join("T_TEST.ts"), &train).unwrap();
     let out = d.join("run");
     let o = bin()
-        .args(["classify-train", "--d-model", "16", "--layers", "1", "--steps", "40", "--epochs", "1", "--batch", "8", "--lr", "0.01", "--train"])
+        .args([
+            "classify-train",
+            "--d-model",
+            "16",
+            "--layers",
+            "1",
+            "--steps",
+            "40",
+            "--epochs",
+            "1",
+            "--batch",
+            "8",
+            "--lr",
+            "0.01",
+            "--train",
+        ])
         .arg(d.join("T_TRAIN.ts"))
         .arg("--test")
         .arg(d.join("T_TEST.ts"))
@@ -96,7 +126,8 @@ fn classify_ts_files() {
         .output()
         .unwrap();
     assert!(ok(&o).contains("test accuracy"));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["test_size"], 8);
     let o = bin().args(["classify-eval", "--model"]).arg(&out).output().unwrap();
     assert!(ok(&o).contains("on 8 cases"));
@@ -115,7 +146,13 @@ fn bad_input_gives_one_error_line() {
     let o = bin().args(["train", "--model", "prophet", "--out"]).arg(d.join("r")).output().unwrap();
     one_error_line(&o, "unknown model 'prophet'");
     std::fs::write(d.join("x.ts"), "@data\n1,2:zz\n").unwrap();
-    let o = bin().args(["classify-train", "--train"]).arg(d.join("x.ts")).arg("--test").arg(d.join("x.ts")).output().unwrap();
+    let o = bin()
+        .args(["classify-train", "--train"])
+        .arg(d.join("x.ts"))
+        .arg("--test")
+        .arg(d.join("x.ts"))
+        .output()
+        .unwrap();
     one_error_line(&o, "x.ts");
     let _ = std::fs::remove_dir_all(&d);
 }

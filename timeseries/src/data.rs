@@ -74,7 +74,8 @@ impl Table {
         }
         let cols = df.get_columns();
         let numeric = |c: &Column| c.dtype().is_primitive_numeric();
-        let date_idx = names.iter().position(|n| n.eq_ignore_ascii_case("date")).or_else(|| (!numeric(&cols[0])).then_some(0));
+        let date_idx =
+            names.iter().position(|n| n.eq_ignore_ascii_case("date")).or_else(|| (!numeric(&cols[0])).then_some(0));
         let dates = match date_idx {
             Some(i) => {
                 let s = cols[i].cast(&DataType::String).map_err(|e| err(path, e.to_string()))?;
@@ -97,7 +98,9 @@ impl Table {
             for (r, v) in ca.into_iter().enumerate() {
                 match v {
                     Some(x) if x.is_finite() => values[r * var_idx.len() + j] = x as f32,
-                    _ => return Err(err(path, format!("row {}: column '{}' is missing or not finite", r + 1, names[i]))),
+                    _ => {
+                        return Err(err(path, format!("row {}: column '{}' is missing or not finite", r + 1, names[i])));
+                    }
                 }
             }
         }
@@ -255,7 +258,9 @@ pub struct Splits {
 impl Splits {
     pub fn new(t: &Table, protocol: Protocol, lookback: usize, mode: Mode, target: &str) -> Result<Self, String> {
         let ranges = protocol.splits(t.rows, lookback)?;
-        let tgt = t.index_of(target).ok_or_else(|| format!("no target column '{target}' (columns: {})", t.names.join(", ")))?;
+        let tgt = t
+            .index_of(target)
+            .ok_or_else(|| format!("no target column '{target}' (columns: {})", t.names.join(", ")))?;
         let scaler = Scaler::fit(t, ranges[0].clone());
         let z = scaler.transform(t);
         let all = t.vars();
@@ -270,7 +275,10 @@ impl Splits {
             vars: cols.len(),
             targets: targets.clone(),
         };
-        let scaler = Scaler { mean: cols.iter().map(|&c| scaler.mean[c]).collect(), std: cols.iter().map(|&c| scaler.std[c]).collect() };
+        let scaler = Scaler {
+            mean: cols.iter().map(|&c| scaler.mean[c]).collect(),
+            std: cols.iter().map(|&c| scaler.std[c]).collect(),
+        };
         Ok(Self {
             train: seg(&ranges[0]),
             val: seg(&ranges[1]),

@@ -39,7 +39,14 @@ pub struct ForecastSource {
 }
 
 impl ForecastSource {
-    pub fn new(train: Segment, val: Segment, lookback: usize, horizon: usize, batch: usize, seed: u64) -> Result<Self, String> {
+    pub fn new(
+        train: Segment,
+        val: Segment,
+        lookback: usize,
+        horizon: usize,
+        batch: usize,
+        seed: u64,
+    ) -> Result<Self, String> {
         for (name, s) in [("training", &train), ("validation", &val)] {
             if s.windows(lookback, horizon) == 0 {
                 return Err(format!("the {name} split ({} rows) is shorter than lookback + horizon", s.rows));
@@ -71,12 +78,22 @@ impl DataSource<ForecastBatch> for ForecastSource {
     }
     fn eval_batches(&self, device: &Device) -> Vec<ForecastBatch> {
         let n = self.val.windows(self.lookback, self.horizon);
-        (0..n).collect::<Vec<_>>().chunks(256).map(|c| forecast_batch(&self.val, c, self.lookback, self.horizon, device)).collect()
+        (0..n)
+            .collect::<Vec<_>>()
+            .chunks(256)
+            .map(|c| forecast_batch(&self.val, c, self.lookback, self.horizon, device))
+            .collect()
     }
 }
 
 /// Test MSE and MAE over every window of `seg` (no drop_last), target variables, z-scored.
-pub fn forecast_metrics(model: &ForecastModel, seg: &Segment, l: usize, h: usize, device: &Device) -> (f64, f64, usize) {
+pub fn forecast_metrics(
+    model: &ForecastModel,
+    seg: &Segment,
+    l: usize,
+    h: usize,
+    device: &Device,
+) -> (f64, f64, usize) {
     let model = if device.is_autodiff() { model.valid() } else { model.clone() };
     let n = seg.windows(l, h);
     let (mut se, mut ae, mut count) = (0f64, 0f64, 0usize);
@@ -138,7 +155,11 @@ impl DataSource<SeqBatch> for ClassifySource {
         seq_batch(&self.train, &self.stats, &idx, device)
     }
     fn eval_batches(&self, device: &Device) -> Vec<SeqBatch> {
-        (0..self.eval.len()).collect::<Vec<_>>().chunks(64).map(|c| seq_batch(&self.eval, &self.stats, c, device)).collect()
+        (0..self.eval.len())
+            .collect::<Vec<_>>()
+            .chunks(64)
+            .map(|c| seq_batch(&self.eval, &self.stats, c, device))
+            .collect()
     }
 }
 
@@ -148,7 +169,8 @@ pub fn classify_accuracy(model: &Classifier, set: &TsSet, stats: &[(f32, f32)], 
     let mut correct = 0;
     for c in (0..set.len()).collect::<Vec<_>>().chunks(64) {
         let b = seq_batch(set, stats, c, device);
-        let pred = model.forward(b.x, b.mask).argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        let pred =
+            model.forward(b.x, b.mask).argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
         correct += pred.iter().zip(&b.labels).filter(|(p, t)| p == t).count();
     }
     correct as f64 / set.len().max(1) as f64

@@ -56,13 +56,17 @@ impl TsSet {
                     }
                     "@missing" => missing = rest.first() == Some(&"true"),
                     "@dimensions" => {
-                        dims = Some(rest.first().and_then(|d| d.parse::<usize>().ok()).filter(|&d| d > 0).ok_or_else(
-                            || err(path, format!("line {lineno}: @dimensions needs a positive number")),
-                        )?)
+                        dims =
+                            Some(rest.first().and_then(|d| d.parse::<usize>().ok()).filter(|&d| d > 0).ok_or_else(
+                                || err(path, format!("line {lineno}: @dimensions needs a positive number")),
+                            )?)
                     }
                     "@classlabel" => {
                         if rest.first() != Some(&"true") {
-                            return Err(err(path, format!("line {lineno}: only classification files (@classLabel true) are supported")));
+                            return Err(err(
+                                path,
+                                format!("line {lineno}: only classification files (@classLabel true) are supported"),
+                            ));
                         }
                         if classes.is_none() {
                             class_names = rest[1..].iter().map(|s| s.to_string()).collect();
@@ -103,7 +107,9 @@ impl TsSet {
             let label = fields[d].trim();
             let k = match class_names.iter().position(|c| c == label) {
                 Some(k) => k,
-                None => return Err(err(path, format!("line {lineno}: class '{label}' is not among {:?}", class_names))),
+                None => {
+                    return Err(err(path, format!("line {lineno}: class '{label}' is not among {:?}", class_names)));
+                }
             };
             series.push((0..len).flat_map(|t| cols.iter().map(move |c| c[t])).collect());
             lengths.push(len);

@@ -31,7 +31,8 @@ fn etth1_splits_scaler_and_window_counts() {
     assert_eq!((s.train.windows(96, 96), s.val.windows(96, 96), s.test.windows(96, 96)), (8449, 2785, 2785));
     // The scaler: population mean / std of the 8640 training rows, computed here directly.
     let text = std::fs::read_to_string(&p).unwrap();
-    let ot: Vec<f64> = text.lines().skip(1).take(8640).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let ot: Vec<f64> =
+        text.lines().skip(1).take(8640).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
     let m = ot.iter().sum::<f64>() / 8640.0;
     let sd = (ot.iter().map(|v| (v - m).powi(2)).sum::<f64>() / 8640.0).sqrt();
     assert!((s.scaler.mean[6] as f64 - m).abs() < 1e-3 && (s.scaler.std[6] as f64 - sd).abs() < 1e-3);
@@ -60,7 +61,10 @@ fn ettm1_and_weather_protocols() {
     }
     if let Some(p) = data("weather/weather.txt") {
         let t = Table::read(&p).unwrap(); // header-less, names from weather.columns.txt
-        assert_eq!((t.rows, t.vars(), t.names[0].as_str(), t.names[20].as_str()), (52696, 21, "p (mbar)", "OT (CO2 ppm)"));
+        assert_eq!(
+            (t.rows, t.vars(), t.names[0].as_str(), t.names[20].as_str()),
+            (52696, 21, "p (mbar)", "OT (CO2 ppm)")
+        );
         assert!(t.dates.is_none());
         let s = Splits::new(&t, Protocol::for_path(&p), 96, Mode::M, "OT (CO2 ppm)").unwrap();
         // 70 / 10 / 20 %: 36887 / 5270 / 10539 rows, later splits start 96 rows early
@@ -116,7 +120,8 @@ fn ts_files_with_variable_lengths_and_missing_values() {
         let tr = TsSet::read(&dir.join("JapaneseVowels_TRAIN.ts"), None).unwrap();
         let te = TsSet::read(&dir.join("JapaneseVowels_TEST.ts"), Some(&tr.class_names)).unwrap();
         assert_eq!((tr.len(), te.len(), tr.dims, tr.class_names.len()), (270, 370, 12, 9));
-        let (lo, hi) = (*tr.lengths.iter().chain(&te.lengths).min().unwrap(), tr.lengths.iter().chain(&te.lengths).max().unwrap());
+        let (lo, hi) =
+            (*tr.lengths.iter().chain(&te.lengths).min().unwrap(), tr.lengths.iter().chain(&te.lengths).max().unwrap());
         assert_eq!((lo, *hi), (7, 29));
         assert_eq!(tr.series[0].len(), tr.lengths[0] * 12);
         assert!((tr.series[0][0] - 1.860936).abs() < 1e-6);

@@ -95,7 +95,15 @@ fn s_mamba_overfits_a_tiny_series() {
     let ad = Device::flex().autodiff();
     ad.seed(1);
     let cfg = ForecastConfig::SMamba(SMambaConfig { d_model: 32, d_ff: 32, ..SMambaConfig::new(l, h) });
-    let tc = TrainConfig { steps: 200, epochs: 1, lr: 3e-3, warmup_steps: 5, weight_decay: 0.0, progress: false, ..TrainConfig::default() };
+    let tc = TrainConfig {
+        steps: 200,
+        epochs: 1,
+        lr: 3e-3,
+        warmup_steps: 5,
+        weight_decay: 0.0,
+        progress: false,
+        ..TrainConfig::default()
+    };
     let fitted = fit(cfg.init(&ad), &mut data, &tc, &ad).unwrap();
     let first = fitted.state.losses[0].1;
     let last = fitted.state.epochs.last().unwrap().eval_loss;

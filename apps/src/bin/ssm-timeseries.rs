@@ -253,7 +253,8 @@ fn read_json<T: for<'a> Deserialize<'a>>(p: &Path) -> Result<T> {
 
 fn update_metrics(out: &Path, extra: serde_json::Value) -> Result<()> {
     let mp = out.join("metrics.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
     if let (Some(o), Some(e)) = (m.as_object_mut(), extra.as_object()) {
         o.extend(e.clone());
     }
@@ -315,8 +316,9 @@ fn train(a: TrainArgs) -> Result<()> {
         mode,
         info.target
     );
-    let mut src = ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, a.schedule.batch, a.schedule.seed)
-        .map_err(anyhow::Error::msg)?;
+    let mut src =
+        ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, a.schedule.batch, a.schedule.seed)
+            .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
     write_atomic(&a.out.join("timeseries.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
     let adev = device.clone().autodiff();
@@ -342,7 +344,11 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_forecaster(dir: &Path, data: Option<&Path>, device: &Device) -> Result<(ForecastInfo, Table, Splits, ssm_timeseries::models::ForecastModel)> {
+fn load_forecaster(
+    dir: &Path,
+    data: Option<&Path>,
+    device: &Device,
+) -> Result<(ForecastInfo, Table, Splits, ssm_timeseries::models::ForecastModel)> {
     let info: ForecastInfo = read_json(&dir.join("timeseries.json"))?;
     let path = data.map(Path::to_path_buf).or(info.data.clone());
     let (table, protocol) = load_table(path.as_deref())?;
@@ -358,7 +364,11 @@ fn eval(a: EvalArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (info, _, sp, model) = load_forecaster(&a.model, a.data.as_deref(), &device)?;
     let (mse, mae, n) = forecast_metrics(&model, &sp.test, info.lookback, info.horizon, &device);
-    println!("{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (z-scored, {} target variables)", info.config.name(), sp.test.targets.len());
+    println!(
+        "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (z-scored, {} target variables)",
+        info.config.name(),
+        sp.test.targets.len()
+    );
     Ok(())
 }
 
@@ -445,7 +455,12 @@ fn classify_train(a: ClassifyArgs) -> Result<()> {
         config.classes
     );
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
-    let info = ClassifyInfo { config: config.clone(), stats: stats.clone(), class_names: train.class_names.clone(), test: a.test.clone() };
+    let info = ClassifyInfo {
+        config: config.clone(),
+        stats: stats.clone(),
+        class_names: train.class_names.clone(),
+        test: a.test.clone(),
+    };
     write_atomic(&a.out.join("classifier.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
     let adev = device.clone().autodiff();
     adev.seed(a.schedule.seed);
@@ -453,11 +468,25 @@ fn classify_train(a: ClassifyArgs) -> Result<()> {
     let params = model.num_params();
     // Evaluation during training uses the training cases (no separate validation split in
     // these archives); the test file is scored once, at the end.
-    let mut src = ClassifySource { eval: train.clone(), train, stats: stats.clone(), batch: a.schedule.batch, seed: a.schedule.seed };
+    let mut src = ClassifySource {
+        eval: train.clone(),
+        train,
+        stats: stats.clone(),
+        batch: a.schedule.batch,
+        seed: a.schedule.seed,
+    };
     let fitted = fit(model, &mut src, &a.schedule.config(&a.out), &adev).map_err(anyhow::Error::msg)?;
     let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
-    update_metrics(&a.out, serde_json::json!({"problem": test.problem, "mixer": a.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}))?;
-    println!("{}: test accuracy {acc:.4} on {} cases ({params} parameters) → {}", test.problem, test.len(), a.out.display());
+    update_metrics(
+        &a.out,
+        serde_json::json!({"problem": test.problem, "mixer": a.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}),
+    )?;
+    println!(
+        "{}: test accuracy {acc:.4} on {} cases ({params} parameters) → {}",
+        test.problem,
+        test.len(),
+        a.out.display()
+    );
     Ok(())
 }
 

@@ -40,9 +40,8 @@ impl DLinearConfig {
     pub fn init(&self, device: &Device) -> DLinear {
         let (l, h) = (self.lookback, self.horizon);
         // DLinear initialises both maps to the average (1/L) so the first forecast is the mean.
-        let lin = || {
-            LinearConfig::new(l, h).with_initializer(Initializer::Constant { value: 1.0 / l as f64 }).init(device)
-        };
+        let lin =
+            || LinearConfig::new(l, h).with_initializer(Initializer::Constant { value: 1.0 / l as f64 }).init(device);
         let a = Tensor::<2>::from_data(TensorData::new(moving_average_matrix(l, self.kernel), [l, l]), device);
         DLinear { linear_seasonal: lin(), linear_trend: lin(), trend: Param::from_tensor(a).set_require_grad(false) }
     }

@@ -44,7 +44,9 @@ impl ForecastConfig {
             "s-mamba" | "smamba" => Self::SMamba(SMambaConfig::new(lookback, horizon)),
             "simba" | "simba-ts" => Self::Simba(SimbaTsConfig::new(lookback, horizon)),
             "dlinear" => Self::Dlinear(DLinearConfig { lookback, horizon, kernel: 25 }),
-            "temporal" => Self::Temporal(TemporalConfig::new(lookback, horizon, vars, MixerConfig::by_name(mixer, 64)?)),
+            "temporal" => {
+                Self::Temporal(TemporalConfig::new(lookback, horizon, vars, MixerConfig::by_name(mixer, 64)?))
+            }
             o => return Err(format!("unknown model '{o}' (known: {})", MODEL_NAMES.join(", "))),
         })
     }

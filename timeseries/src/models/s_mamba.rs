@@ -39,7 +39,13 @@ impl SMambaConfig {
 
     pub fn init(&self, device: &Device) -> SMamba {
         let d = self.d_model;
-        let mamba = || MambaConfig::new(d).with_d_state(self.d_state).with_d_conv(self.d_conv).with_expand(self.expand).init(device);
+        let mamba = || {
+            MambaConfig::new(d)
+                .with_d_state(self.d_state)
+                .with_d_conv(self.d_conv)
+                .with_expand(self.expand)
+                .init(device)
+        };
         SMamba {
             enc_embedding: LinearConfig::new(self.lookback, d).init(device),
             layers: (0..self.e_layers)

@@ -74,12 +74,14 @@ impl Temporal {
         let last = xs.clone().narrow(2, l - 1, 1).repeat_dim(2, self.stride);
         let padded = Tensor::cat(vec![xs, last], 2).reshape([b * v, l + self.stride]);
         let np = self.pos.dims()[1];
-        let patches: Vec<Tensor<2>> = (0..np).map(|i| padded.clone().narrow(1, i * self.stride, self.patch_len)).collect();
+        let patches: Vec<Tensor<2>> =
+            (0..np).map(|i| padded.clone().narrow(1, i * self.stride, self.patch_len)).collect();
         let p = Tensor::stack::<3>(patches, 1); // [B·V, np, P]
         let z = self.patch_embed.forward(p) + self.pos.val();
         let (z, _) = self.backbone.forward(z, None);
         let d = z.dims()[2];
-        let y = self.head.forward(z.reshape([b * v, np * d])).reshape([b, v, self.head.weight.dims()[1]]).swap_dims(1, 2);
+        let y =
+            self.head.forward(z.reshape([b * v, np * d])).reshape([b, v, self.head.weight.dims()[1]]).swap_dims(1, 2);
         let y = (y - bias) / (w + 1e-10);
         n.restore(y)
     }
