@@ -178,3 +178,47 @@ fn runner_writes_outputs_and_resumes_exactly() {
     assert!((x - y).abs() < 1e-4 * x.abs().max(1.0), "resumed eval loss {y} vs uninterrupted {x}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A source whose steps take at least 20 ms, so a time budget decides the step count.
+struct Slow {
+    task: SyntheticTask,
+}
+
+impl DataSource<TokenTensors> for Slow {
+    fn train_batch(&mut self, step: usize, device: &Device) -> TokenTensors {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        TokenTensors::new(&self.task.batch(4, 100 + step as u64), device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<TokenTensors> {
+        vec![TokenTensors::new(&self.task.batch(4, 7), device)]
+    }
+}
+
+#[test]
+fn a_time_budget_fits_the_schedule_and_stops_the_run() {
+    let dev = Device::flex().autodiff();
+    dev.seed(5);
+    let task = SyntheticTask::InductionHeads { len: 8, vocab: 6 };
+    let cfg = TokenModelConfig {
+        vocab: task.vocab_size(),
+        n_classes: task.vocab_size(),
+        n_layers: 1,
+        block: BlockConfig::new(MixerConfig::by_name("mamba", 8).unwrap()),
+    };
+    let tc = TrainConfig {
+        steps: 100_000,
+        epochs: 2,
+        warmup_steps: 2,
+        progress: false,
+        time_budget: Some(3.0),
+        ..TrainConfig::default()
+    };
+    let s = fit(cfg.init(&dev), &mut Slow { task }, &tc, &dev).unwrap().state;
+    // ≥ 20 ms per step: at most 150 steps fit in 3 s, and the plan was cut to what fits
+    assert!(s.step >= 30 && s.step <= 150, "{} steps", s.step);
+    assert!(s.planned_steps < 200 && s.planned_steps >= s.step, "planned {}", s.planned_steps);
+    assert!(s.train_seconds <= 3.5, "{} s", s.train_seconds);
+    // the last evaluation is at the last step, and the schedule ended in its cosine tail
+    assert_eq!(s.epochs.last().unwrap().step, s.step);
+    assert!(s.epochs.last().unwrap().lr < tc.lr * 0.5);
+}

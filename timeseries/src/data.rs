@@ -99,7 +99,10 @@ impl Table {
                 match v {
                     Some(x) if x.is_finite() => values[r * var_idx.len() + j] = x as f32,
                     _ => {
-                        return Err(err(path, format!("row {}: column '{}' is missing or not finite", r + 1, names[i])));
+                        return Err(err(
+                            path,
+                            format!("row {}: column '{}' is missing or not finite", r + 1, names[i]),
+                        ));
                     }
                 }
             }

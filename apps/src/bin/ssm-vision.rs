@@ -369,8 +369,9 @@ fn train_and_report(
     let fitted = fit(model, data, tc, &adev).map_err(anyhow::Error::msg)?;
     let model = fitted.model.valid();
     let r = evaluate_set(&model, test, &info.stats, info.config.classes(), batch.max(64), device);
-    let last = fitted.state.epochs.last().context("no evaluation ran")?;
-    let train_ips = last.train_items_per_second;
+    fitted.state.epochs.last().context("no evaluation ran")?;
+    // training throughput over the whole run (steps × batch / seconds of training steps)
+    let train_ips = (fitted.state.step * batch) as f64 / fitted.state.train_seconds.max(1e-9);
     let mp = out.join("metrics.json");
     let mut metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
@@ -413,11 +414,11 @@ fn train(a: TrainArgs) -> Result<()> {
     let size = a.size.map(|s| (s, s));
     let (train, test) = match &a.data {
         Some(p) => {
-            let train = load_split(p, false, size)?;
-            let test = load_split(a.test.as_deref().unwrap_or(p), true, size)?;
-            if a.test.is_none() && (p.is_file() || !has_test_split(p)) {
+            if a.test.is_none() && p.exists() && (p.is_file() || !has_test_split(p)) {
                 bail!("{}: holds no separate test split: pass --test PATH", p.display());
             }
+            let train = load_split(p, false, size)?;
+            let test = load_split(a.test.as_deref().unwrap_or(p), true, size)?;
             (train, test)
         }
         None => {
