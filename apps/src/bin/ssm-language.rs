@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
+use ssm_apps::Machine;
 use ssm_core::blocks::BlockConfig;
-use ssm_core::device::device_by_name;
 use ssm_core::mixers::MixerConfig;
 use ssm_core::train::{Stats, TrainConfig, Trainable, fit};
 use ssm_language::checkpoint;
@@ -36,25 +36,6 @@ enum Cmd {
     Eval(EvalArgs),
     /// Configuration and parameter count of a model directory.
     Info(InfoArgs),
-}
-
-#[derive(Args, Debug)]
-struct Machine {
-    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-impl Machine {
-    fn device(&self) -> Result<Device> {
-        if let Some(t) = self.threads {
-            rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
-        }
-        device_by_name(&self.device).map_err(anyhow::Error::msg)
-    }
 }
 
 #[derive(Args, Debug)]

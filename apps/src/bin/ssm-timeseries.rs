@@ -6,8 +6,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use ssm_apps::Machine;
 use ssm_core::blocks::BlockConfig;
-use ssm_core::device::device_by_name;
 use ssm_core::mixers::MixerConfig;
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, write_atomic};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
@@ -38,25 +38,6 @@ enum Cmd {
     ClassifyTrain(ClassifyArgs),
     /// Test accuracy of a trained classifier.
     ClassifyEval(ClassifyEvalArgs),
-}
-
-#[derive(Args, Debug)]
-struct Machine {
-    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-impl Machine {
-    fn device(&self) -> Result<Device> {
-        if let Some(t) = self.threads {
-            rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
-        }
-        device_by_name(&self.device).map_err(anyhow::Error::msg)
-    }
 }
 
 #[derive(Args, Debug)]

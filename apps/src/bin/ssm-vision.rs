@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use ssm_core::device::device_by_name;
+use ssm_apps::Machine;
 use ssm_core::einfft::ImagPart;
 use ssm_core::train::{DataSource, TrainConfig, fit, load_checkpoint, write_atomic};
 use ssm_vision::data::ImageSet;
@@ -42,25 +42,6 @@ enum Cmd {
     EvalVideo(EvalArgs),
     /// Training and inference throughput of each model (images/s).
     Bench(BenchArgs),
-}
-
-#[derive(Args, Debug)]
-struct Machine {
-    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-impl Machine {
-    fn device(&self) -> Result<Device> {
-        if let Some(t) = self.threads {
-            rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
-        }
-        device_by_name(&self.device).map_err(anyhow::Error::msg)
-    }
 }
 
 #[derive(Args, Debug, Clone)]
