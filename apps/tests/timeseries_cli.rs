@@ -1,6 +1,9 @@
 //! End-to-end runs of the `ssm-timeseries` binary: forecasting on the generated series and on a
 //! written CSV, forecast output, classification of written `.ts` files, and bad input.
 
+mod common;
+
+use common::{ok, one_error_line};
 use std::process::Command;
 
 fn bin() -> Command {
@@ -8,22 +11,7 @@ fn bin() -> Command {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ssm-ts-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn one_error_line(o: &std::process::Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(1), "exit status {:?}", o.status);
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{}", lines[0]);
+    common::tmp("ssm-ts-cli", name)
 }
 
 #[test]
