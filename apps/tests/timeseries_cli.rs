@@ -27,20 +27,7 @@ fn forecast_train_eval_and_plot() {
     std::fs::write(&csv, text).unwrap();
     let out = d.join("run");
     let o = bin()
-        .args([
-            "train",
-            "--model",
-            "dlinear",
-            "--lookback",
-            "24",
-            "--horizon",
-            "12",
-            "--steps",
-            "30",
-            "--epochs",
-            "2",
-            "--data",
-        ])
+        .args(["train", "--model", "dlinear", "--lookback", "24", "--horizon", "12", "--epochs", "2", "--data"])
         .arg(&csv)
         .arg("--out")
         .arg(&out)
@@ -52,6 +39,11 @@ fn forecast_train_eval_and_plot() {
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     // 20 % of 400 rows, lookback overlap: 80 + 24 rows → 104 − 36 + 1 windows
     assert_eq!(m["test_windows"], 69);
+    // 2 epochs over 280 − 36 + 1 = 245 training windows at batch 32; tested with the best epoch's
+    // model, which is kept in best/
+    assert_eq!(m["steps"], 16);
+    assert!(m["best"]["epoch"].as_u64().is_some_and(|e| e == 1 || e == 2), "{m}");
+    assert!(out.join("best/model.bpk").exists());
     let mse = m["test_mse"].as_f64().unwrap();
     assert!(mse.is_finite() && mse > 0.0);
     let o = bin().args(["eval", "--model"]).arg(&out).output().unwrap();

@@ -86,6 +86,14 @@ pub struct TrainConfig {
     /// in its cosine tail; the run also stops when the budget is spent.
     #[serde(default)]
     pub time_budget: Option<f64>,
+    /// Model selection on the evaluation set: keep the model of the evaluation with the lowest
+    /// loss (saved to `out/best/`) and return it instead of the last one. Only for a held-out
+    /// validation split — never when the evaluation set is the test set.
+    #[serde(default)]
+    pub keep_best: bool,
+    /// Early stopping: end the run after this many evaluations without a lower evaluation loss.
+    #[serde(default)]
+    pub patience: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +112,8 @@ impl Default for TrainConfig {
             progress: true,
             stop_after: None,
             time_budget: None,
+            keep_best: false,
+            patience: None,
         }
     }
 }
@@ -149,6 +159,17 @@ pub struct RunState {
     /// Step count chosen to fit a time budget (0: the configured count).
     #[serde(default)]
     pub planned_steps: usize,
+    /// The evaluation with the lowest loss so far.
+    #[serde(default)]
+    pub best: Option<Best>,
+}
+
+/// Where the lowest evaluation loss was reached.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Best {
+    pub epoch: usize,
+    pub step: usize,
+    pub eval_loss: f64,
 }
 
 /// The outcome of [`fit`].
@@ -164,22 +185,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn save_checkpoint<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &RunState) -> Result<(), String> {
+/// Writes `model.bpk` (burn's record: keeps parameter ids, so the optimizer state re-attaches on
+/// resume) and `model.safetensors` (the same weights for other tools) into `dir`, each through a
+/// temporary file and a rename.
+fn save_model<M: Module>(dir: &Path, model: &M) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // model.bpk: burn's record (keeps parameter ids, so the optimizer state re-attaches on resume);
-    // model.safetensors: the same weights for other tools.
     let bpk_tmp = dir.join("model.bpk.tmp");
     model.clone().save_file(&bpk_tmp).map_err(|e| format!("{}: {e:?}", bpk_tmp.display()))?;
     let tmp = dir.join("model.safetensors.tmp");
     let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
     model.save_into(&mut store).map_err(|e| format!("{}: {e:?}", tmp.display()))?;
-    let opt_tmp = dir.join("optimizer.tmp");
-    optim.save(&opt_tmp).map_err(|e| format!("{}: {e:?}", opt_tmp.display()))?;
-    for (from, to) in [(&bpk_tmp, "model.bpk"), (&tmp, "model.safetensors"), (&opt_tmp, "optimizer.bin")] {
+    for (from, to) in [(&bpk_tmp, "model.bpk"), (&tmp, "model.safetensors")] {
         std::fs::rename(from, dir.join(to)).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    Ok(())
+}
+
+fn save_checkpoint<M: Module>(dir: &Path, model: &M, optim: &ModuleOptimizer, state: &RunState) -> Result<(), String> {
+    save_model(dir, model)?;
+    let opt_tmp = dir.join("optimizer.tmp");
+    optim.save(&opt_tmp).map_err(|e| format!("{}: {e:?}", opt_tmp.display()))?;
+    std::fs::rename(&opt_tmp, dir.join("optimizer.bin")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let json = serde_json::to_vec_pretty(state).unwrap();
     write_atomic(&dir.join("state.json"), &json)
+}
+
+/// The directory holding a finished run's model: `out/best/` when the run kept its best
+/// evaluation (see [`TrainConfig::keep_best`]), else `out/checkpoint/`.
+pub fn model_dir(out: &Path) -> PathBuf {
+    let best = out.join("best");
+    if best.join("model.bpk").exists() { best } else { out.join("checkpoint") }
 }
 
 /// Restores a checkpoint's model record (`model.bpk`) into `model`.
@@ -248,6 +283,17 @@ pub fn fit<M: Trainable>(
             eprintln!("no checkpoint in {}: starting afresh", dir.display());
         }
     }
+    let best_dir = cfg.out.as_ref().map(|o| o.join("best"));
+    // The best model so far: restored on resume; a fresh run removes a stale one.
+    let mut best_model: Option<M> = None;
+    if let Some(bd) = best_dir.as_ref().filter(|d| d.exists()) {
+        if cfg.resume && cfg.keep_best && state.best.is_some() {
+            best_model = Some(load_checkpoint(bd, model.clone())?);
+        } else {
+            std::fs::remove_dir_all(bd).map_err(|e| format!("{}: {e}", bd.display()))?;
+        }
+    }
+    let mut since_best = state.epochs.iter().rev().take_while(|e| state.best.is_some_and(|b| e.step > b.step)).count();
     let mut cfg = cfg.clone();
     if cfg.resume && state.planned_steps > 0 {
         cfg.steps = state.planned_steps; // a time-budgeted run keeps the schedule it chose
@@ -263,6 +309,9 @@ pub fn fit<M: Trainable>(
     let mut train_time = 0.0;
     let stop_end = cfg.stop_after.map(|n| state.step + n);
     let mut end = stop_end.map_or(cfg.steps, |e| e.min(cfg.steps));
+    if cfg.patience.is_some_and(|p| since_best >= p) {
+        end = state.step; // a resumed run that had already stopped early
+    }
     let (mut spent, mut budget_steps) = (state.train_seconds, 0usize);
     let max_steps = cfg.steps;
     // (budget steps, seconds spent) at the last fit, and whether this invocation chose the plan
@@ -322,17 +371,38 @@ pub fn fit<M: Trainable>(
                 train_items_per_second: epoch_stats.items as f64 / train_time.max(1e-9),
                 extra: data.eval_metrics(&ev),
             };
-            let line = format!(
-                "epoch {} step {}: train loss {:.4} acc {:.4} | eval loss {:.4} acc {:.4}",
-                rec.epoch, rec.step, rec.train_loss, rec.train_accuracy, rec.eval_loss, rec.eval_accuracy
-            );
+            // Accuracies only for models that score any (regression losses count none).
+            let line = if rec.train_accuracy > 0.0 || rec.eval_accuracy > 0.0 {
+                format!(
+                    "epoch {} step {}: train loss {:.4} acc {:.4} | eval loss {:.4} acc {:.4}",
+                    rec.epoch, rec.step, rec.train_loss, rec.train_accuracy, rec.eval_loss, rec.eval_accuracy
+                )
+            } else {
+                format!(
+                    "epoch {} step {}: train loss {:.4} | eval loss {:.4}",
+                    rec.epoch, rec.step, rec.train_loss, rec.eval_loss
+                )
+            };
             if bar.is_hidden() {
                 eprintln!("{line}");
             } else {
                 bar.println(line);
             }
             state.train_seconds += train_time;
+            let improved = state.best.is_none_or(|b| rec.eval_loss < b.eval_loss);
+            if improved {
+                state.best = Some(Best { epoch: rec.epoch, step: rec.step, eval_loss: rec.eval_loss });
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
             state.epochs.push(rec);
+            if cfg.keep_best && improved {
+                if let Some(bd) = &best_dir {
+                    save_model(bd, &model)?;
+                }
+                best_model = Some(model.clone());
+            }
             if let Some(dir) = &ckpt {
                 save_checkpoint(dir, &model, &optim, &state)?;
                 write_outputs(cfg.out.as_ref().unwrap(), &state)?;
@@ -340,9 +410,21 @@ pub fn fit<M: Trainable>(
             epoch_stats = Stats::default();
             epoch_start = Instant::now();
             train_time = 0.0;
+            if cfg.patience.is_some_and(|p| since_best >= p) && state.step < end {
+                let line = format!("early stop: no lower evaluation loss in {since_best} evaluations");
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+                break;
+            }
         }
     }
     bar.finish_and_clear();
+    if let (true, Some(best)) = (cfg.keep_best, best_model) {
+        model = best;
+    }
     Ok(Fitted { model, state })
 }
 
@@ -354,6 +436,7 @@ pub fn write_outputs(out: &Path, state: &RunState) -> Result<(), String> {
         "final": last,
         "steps": state.step,
         "train_seconds": state.train_seconds,
+        "best": state.best,
         "epochs": state.epochs,
     });
     if let (Some(last), Some(m)) = (last, metrics.as_object_mut()) {

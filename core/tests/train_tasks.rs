@@ -222,3 +222,73 @@ fn a_time_budget_fits_the_schedule_and_stops_the_run() {
     assert_eq!(s.epochs.last().unwrap().step, s.step);
     assert!(s.epochs.last().unwrap().lr < tc.lr * 0.5);
 }
+
+/// Trains on the task for 24 steps, then on the same inputs with every answer shifted by one
+/// token: the evaluation loss falls, then rises.
+struct Flip {
+    task: SyntheticTask,
+}
+
+impl DataSource<TokenTensors> for Flip {
+    fn train_batch(&mut self, step: usize, device: &Device) -> TokenTensors {
+        let mut b = self.task.batch(16, 100 + step as u64);
+        if step >= 24 {
+            let v = self.task.vocab_size() as i64 - 1;
+            b.targets.iter_mut().filter(|t| **t >= 0).for_each(|t| *t = (*t + 1) % v);
+        }
+        TokenTensors::new(&b, device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<TokenTensors> {
+        vec![TokenTensors::new(&self.task.batch(64, 7), device)]
+    }
+}
+
+#[test]
+fn keep_best_returns_the_lowest_evaluation_and_patience_stops_the_run() {
+    let base = std::env::temp_dir().join(format!("ssm-best-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dev = Device::flex().autodiff();
+    dev.seed(3);
+    let task = SyntheticTask::InductionHeads { len: 10, vocab: 6 };
+    let cfg = TokenModelConfig {
+        vocab: task.vocab_size(),
+        n_classes: task.vocab_size(),
+        n_layers: 1,
+        block: BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap()),
+    };
+    let tc = TrainConfig {
+        steps: 96,
+        epochs: 12,
+        lr: 1e-2,
+        warmup_steps: 2,
+        out: Some(base.clone()),
+        progress: false,
+        keep_best: true,
+        patience: Some(3),
+        ..TrainConfig::default()
+    };
+    let mut data = Flip { task };
+    let fitted = fit(cfg.init(&dev), &mut data, &tc, &dev).unwrap();
+    let s = &fitted.state;
+    let losses: Vec<f64> = s.epochs.iter().map(|e| e.eval_loss).collect();
+    let best = s.best.expect("a best evaluation");
+    let min = losses.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(best.eval_loss, min, "{losses:?}");
+    assert!(best.epoch < s.epochs.len(), "the loss rose after the flip: {losses:?}");
+    // Patience 3: the run ended three evaluations after its best, before the planned 96 steps.
+    assert_eq!(s.epochs.len(), best.epoch + 3, "{losses:?}");
+    assert!(s.step < 96);
+    // The returned model is the best one (not the last), and it is on disk in out/best.
+    let ev = ssm_core::train::evaluate(&fitted.model, &data, &dev).loss();
+    assert!((ev - best.eval_loss).abs() < 1e-5, "returned model's loss {ev} vs best {}", best.eval_loss);
+    assert!((ev - losses.last().unwrap()).abs() > 1e-4);
+    assert_eq!(ssm_core::train::model_dir(&base), base.join("best"));
+    let reloaded = ssm_core::train::load_checkpoint(&base.join("best"), cfg.init(&dev)).unwrap();
+    let ev2 = ssm_core::train::evaluate(&reloaded, &data, &dev).loss();
+    assert!((ev2 - ev).abs() < 1e-5);
+    // A fresh run in the same directory without keep_best removes the stale best model.
+    let plain = TrainConfig { keep_best: false, patience: None, steps: 4, epochs: 1, ..tc.clone() };
+    fit(cfg.init(&dev), &mut data, &plain, &dev).unwrap();
+    assert_eq!(ssm_core::train::model_dir(&base), base.join("checkpoint"));
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ssm_apps::Machine;
 use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::MixerConfig;
-use ssm_core::train::{TrainConfig, fit, load_checkpoint, write_atomic};
+use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
 use ssm_timeseries::models::{ClassifierConfig, ForecastConfig};
 use ssm_timeseries::train::{ClassifySource, ForecastSource, classify_accuracy, forecast_batch, forecast_metrics};
@@ -42,9 +42,12 @@ enum Cmd {
 
 #[derive(Args, Debug)]
 struct Schedule {
-    #[arg(long, default_value_t = 2000)]
-    steps: usize,
-    #[arg(long, default_value_t = 5)]
+    /// Training steps (default: `--epochs` passes over the training windows or cases).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Passes over the training data (one evaluation each); with `--steps`, the number of
+    /// evaluations.
+    #[arg(long, default_value_t = 10)]
     epochs: usize,
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -61,13 +64,27 @@ struct Schedule {
     resume: bool,
 }
 
+/// Model selection on the validation split (forecasting only: the `.ts` archives have none).
+#[derive(Args, Debug)]
+struct Selection {
+    /// Test the model of the epoch with the lowest validation loss (`best`, the papers'
+    /// protocol) or the last one.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    select: String,
+    /// Stop after this many epochs without a lower validation loss (0: never).
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+}
+
 impl Schedule {
-    fn config(&self, out: &Path) -> TrainConfig {
+    /// The runner's settings for a training set of `items` windows or cases.
+    fn config(&self, out: &Path, items: usize) -> TrainConfig {
+        let steps = self.steps.unwrap_or(self.epochs * items.div_ceil(self.batch.max(1)));
         TrainConfig {
-            steps: self.steps,
+            steps,
             epochs: self.epochs,
             lr: self.lr,
-            warmup_steps: (self.steps / 20).clamp(1, 200),
+            warmup_steps: (steps / 20).clamp(1, 200),
             weight_decay: self.weight_decay,
             seed: self.seed,
             out: Some(out.to_path_buf()),
@@ -106,6 +123,8 @@ struct TrainArgs {
     layers: Option<usize>,
     #[command(flatten)]
     schedule: Schedule,
+    #[command(flatten)]
+    selection: Selection,
     #[arg(long, default_value = "runs/timeseries")]
     out: PathBuf,
     #[command(flatten)]
@@ -307,7 +326,15 @@ fn train(a: TrainArgs) -> Result<()> {
     let model = info.config.init(&adev);
     let params = model.num_params();
     println!("{}: {params} parameters", info.config.name());
-    let fitted = fit(model, &mut src, &a.schedule.config(&a.out), &adev).map_err(anyhow::Error::msg)?;
+    let tc = TrainConfig {
+        keep_best: a.selection.select == "best",
+        patience: (a.selection.patience > 0).then_some(a.selection.patience),
+        ..a.schedule.config(&a.out, sp.train.windows(a.lookback, a.horizon))
+    };
+    let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
+    if let (true, Some(b)) = (tc.keep_best, fitted.state.best) {
+        println!("testing the model of epoch {} (step {}, validation loss {:.4})", b.epoch, b.step, b.eval_loss);
+    }
     let model = fitted.model.valid();
     let (mse, mae, n) = forecast_metrics(&model, &sp.test, a.lookback, a.horizon, &device);
     let (vmse, vmae, _) = forecast_metrics(&model, &sp.val, a.lookback, a.horizon, &device);
@@ -337,7 +364,7 @@ fn load_forecaster(
     if sp.train.vars != info.names.len() {
         bail!("the data has {} variables, the model was trained on {}", sp.train.vars, info.names.len());
     }
-    let model = load_checkpoint(&dir.join("checkpoint"), info.config.init(device)).map_err(anyhow::Error::msg)?;
+    let model = load_checkpoint(&model_dir(dir), info.config.init(device)).map_err(anyhow::Error::msg)?;
     Ok((info, table, sp, model))
 }
 
@@ -456,7 +483,8 @@ fn classify_train(a: ClassifyArgs) -> Result<()> {
         batch: a.schedule.batch,
         seed: a.schedule.seed,
     };
-    let fitted = fit(model, &mut src, &a.schedule.config(&a.out), &adev).map_err(anyhow::Error::msg)?;
+    let tc = a.schedule.config(&a.out, src.train.len());
+    let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
     let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
     update_metrics(
         &a.out,
