@@ -316,3 +316,62 @@ fn a_tiny_model_overfits_a_handful_of_images() {
     assert_eq!(last.eval_accuracy, 1.0, "random images with random labels are memorised");
     assert!(last.eval_loss < 0.1, "eval loss {}", last.eval_loss);
 }
+
+/// The tubelet embedding (burn's `Conv3d`, stride = kernel) against a direct sum, values and
+/// input gradient: video models see nothing if this scrambles pixels.
+#[test]
+fn tubelet_embedding_equals_a_direct_sum() {
+    use ssm_vision::models::{PatchEmbed, PatchProj};
+    let dev = dev();
+    let (b, c, t, h, w, d, tt, p) = (2, 1, 4, 8, 8, 3, 2, 4);
+    let input = InputShape { channels: c, frames: t, height: h, width: w };
+    let pe = PatchEmbed::new(input, d, p, tt, &dev);
+    let xt = Tensor::<5>::random([b, c, t, h, w], Distribution::Normal(0.0, 1.0), &dev);
+    let y = vals(pe.forward(xt.clone()));
+    let PatchProj::Video(conv) = &pe.proj else { panic!("a video input needs a Conv3d") };
+    let wt = vals(conv.weight.val()); // [d, c, tt, p, p]
+    let bias = conv.bias.as_ref().map(|b| vals(b.val())).unwrap_or(vec![0.0; d]);
+    let xv = vals(xt);
+    let (to, ho, wo) = (t / tt, h / p, w / p);
+    let mut want = vec![0f32; b * d * to * ho * wo];
+    for bi in 0..b {
+        for o in 0..d {
+            for (ti, hi, wi) in (0..to).flat_map(|a| (0..ho).flat_map(move |bb| (0..wo).map(move |cc| (a, bb, cc)))) {
+                let mut s = bias[o];
+                for ci in 0..c {
+                    for (dt, dy, dx) in (0..tt).flat_map(|a| (0..p).flat_map(move |bb| (0..p).map(move |cc| (a, bb, cc)))) {
+                        let xi = (((bi * c + ci) * t + ti * tt + dt) * h + hi * p + dy) * w + wi * p + dx;
+                        let wi_ = (((o * c + ci) * tt + dt) * p + dy) * p + dx;
+                        s += xv[xi] * wt[wi_];
+                    }
+                }
+                want[(((bi * d + o) * to + ti) * ho + hi) * wo + wi] = s;
+            }
+        }
+    }
+    assert!(max_diff(&y, &want) < 1e-4, "Conv3d tubelets differ from the direct sum by {}", max_diff(&y, &want));
+    // Weight gradient of sum(y · r): Σ over batch and positions of r · x (what training uses).
+    let adev = dev.clone().autodiff();
+    let pe = PatchEmbed::new(input, d, p, tt, &adev);
+    let PatchProj::Video(conv) = &pe.proj else { unreachable!() };
+    let xa = Tensor::<5>::from_data(TensorData::new(xv.clone(), [b, c, t, h, w]), &adev);
+    let r: Vec<f32> = (0..want.len()).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect();
+    let rt = Tensor::<5>::from_data(TensorData::new(r.clone(), [b, d, to, ho, wo]), &adev);
+    let grads = (pe.forward(xa) * rt).sum().backward();
+    let g = vals(conv.weight.grad(&grads).unwrap());
+    let mut gw = vec![0f32; d * c * tt * p * p];
+    for bi in 0..b {
+        for o in 0..d {
+            for (ti, hi, wi) in (0..to).flat_map(|a| (0..ho).flat_map(move |bb| (0..wo).map(move |cc| (a, bb, cc)))) {
+                let rv = r[(((bi * d + o) * to + ti) * ho + hi) * wo + wi];
+                for ci in 0..c {
+                    for (dt, dy, dx) in (0..tt).flat_map(|a| (0..p).flat_map(move |bb| (0..p).map(move |cc| (a, bb, cc)))) {
+                        let xi = (((bi * c + ci) * t + ti * tt + dt) * h + hi * p + dy) * w + wi * p + dx;
+                        gw[(((o * c + ci) * tt + dt) * p + dy) * p + dx] += rv * xv[xi];
+                    }
+                }
+            }
+        }
+    }
+    assert!(max_diff(&g, &gw) < 1e-3, "Conv3d weight gradient differs by {}", max_diff(&g, &gw));
+}
