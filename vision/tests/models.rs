@@ -317,6 +317,11 @@ fn a_tiny_model_overfits_a_handful_of_images() {
     assert!(last.eval_loss < 0.1, "eval loss {}", last.eval_loss);
 }
 
+/// Every (i, j, k) with i < a, j < b, k < c, in row-major order.
+fn grid3(a: usize, b: usize, c: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..a).flat_map(move |i| (0..b).flat_map(move |j| (0..c).map(move |k| (i, j, k))))
+}
+
 /// The tubelet embedding (burn's `Conv3d`, stride = kernel) against a direct sum, values and
 /// input gradient: video models see nothing if this scrambles pixels.
 #[test]
@@ -336,10 +341,10 @@ fn tubelet_embedding_equals_a_direct_sum() {
     let mut want = vec![0f32; b * d * to * ho * wo];
     for bi in 0..b {
         for o in 0..d {
-            for (ti, hi, wi) in (0..to).flat_map(|a| (0..ho).flat_map(move |bb| (0..wo).map(move |cc| (a, bb, cc)))) {
+            for (ti, hi, wi) in grid3(to, ho, wo) {
                 let mut s = bias[o];
                 for ci in 0..c {
-                    for (dt, dy, dx) in (0..tt).flat_map(|a| (0..p).flat_map(move |bb| (0..p).map(move |cc| (a, bb, cc)))) {
+                    for (dt, dy, dx) in grid3(tt, p, p) {
                         let xi = (((bi * c + ci) * t + ti * tt + dt) * h + hi * p + dy) * w + wi * p + dx;
                         let wi_ = (((o * c + ci) * tt + dt) * p + dy) * p + dx;
                         s += xv[xi] * wt[wi_];
@@ -362,10 +367,10 @@ fn tubelet_embedding_equals_a_direct_sum() {
     let mut gw = vec![0f32; d * c * tt * p * p];
     for bi in 0..b {
         for o in 0..d {
-            for (ti, hi, wi) in (0..to).flat_map(|a| (0..ho).flat_map(move |bb| (0..wo).map(move |cc| (a, bb, cc)))) {
+            for (ti, hi, wi) in grid3(to, ho, wo) {
                 let rv = r[(((bi * d + o) * to + ti) * ho + hi) * wo + wi];
                 for ci in 0..c {
-                    for (dt, dy, dx) in (0..tt).flat_map(|a| (0..p).flat_map(move |bb| (0..p).map(move |cc| (a, bb, cc)))) {
+                    for (dt, dy, dx) in grid3(tt, p, p) {
                         let xi = (((bi * c + ci) * t + ti * tt + dt) * h + hi * p + dy) * w + wi * p + dx;
                         gw[(((o * c + ci) * tt + dt) * p + dy) * p + dx] += rv * xv[xi];
                     }
