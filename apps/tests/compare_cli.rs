@@ -1,5 +1,8 @@
 //! End-to-end runs of the `ssm-compare` binary on tiny budgets, and its error handling.
 
+mod common;
+
+use common::one_error_line;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -7,9 +10,7 @@ fn bin() -> Command {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ssm-compare-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::tmp("ssm-compare", name)
 }
 
 #[test]
@@ -57,14 +58,8 @@ fn speed_writes_a_table() {
 
 #[test]
 fn bad_input_is_one_clear_error() {
-    let o = bin().args(["--task", "sorting"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("unknown task 'sorting'"), "{err}");
+    one_error_line(&bin().args(["--task", "sorting"]).output().unwrap(), "unknown task 'sorting'");
     let o = bin().args(["--task", "listops", "--data", "/nonexistent/listops"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/listops"));
-    let o = bin().args(["--mixers", "mamba,lstm"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown mixer 'lstm'"));
+    one_error_line(&o, "/nonexistent/listops");
+    one_error_line(&bin().args(["--mixers", "mamba,lstm"]).output().unwrap(), "unknown mixer 'lstm'");
 }

@@ -1,6 +1,9 @@
 //! End-to-end runs of the `ssm-language` binary: generation from the HuggingFace fixtures, a tiny
 //! train → generate → eval → info cycle with resume, and its error handling.
 
+mod common;
+
+use common::{ok, one_error_line};
 use ssm_core::fixtures::fixture_or_skip;
 use std::process::Command;
 
@@ -9,14 +12,7 @@ fn bin() -> Command {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ssm-language-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout.clone()).unwrap()
+    common::tmp("ssm-language", name)
 }
 
 #[test]
@@ -104,13 +100,7 @@ fn train_generate_eval_cycle_with_resume() {
 fn bad_input_gives_one_clear_error() {
     let out = tmp("bad");
     std::fs::create_dir_all(&out).unwrap();
-    let check = |args: &[&str], needle: &str| {
-        let o = bin().args(args).output().unwrap();
-        assert!(!o.status.success(), "{args:?} should fail");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.starts_with("error:") && err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-    };
+    let check = |args: &[&str], needle: &str| one_error_line(&bin().args(args).output().unwrap(), needle);
     let missing = out.join("nope.txt");
     check(&["train", "--text", missing.to_str().unwrap(), "--out", out.join("m").to_str().unwrap()], "nope.txt");
     check(&["generate", "--model", missing.to_str().unwrap(), "--prompt-ids", "1"], "nope.txt");
