@@ -6,7 +6,7 @@ use clap::Args;
 use ssm_core::device::device_by_name;
 
 /// `--device` and `--threads`, common to the domain apps.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct Machine {
     /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
     #[arg(long, default_value = "cpu")]

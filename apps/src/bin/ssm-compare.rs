@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ssm_core::blocks::{Backbone, BlockConfig};
-use ssm_core::device::device_by_name;
+use ssm_apps::Machine;
 use ssm_core::mixers::MixerConfig;
 use ssm_core::models::{TokenModel, TokenModelConfig, TokenTensors};
 use ssm_core::plot;
@@ -48,12 +48,8 @@ struct Common {
     /// Number of residual blocks.
     #[arg(long, default_value_t = 2)]
     layers: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    machine: Machine,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -132,10 +128,7 @@ fn parse_list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
 }
 
 fn setup(c: &Common) -> Result<(Device, Vec<String>)> {
-    if let Some(t) = c.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
-    }
-    let device = device_by_name(&c.device).map_err(anyhow::Error::msg)?;
+    let device = c.machine.device()?;
     let mixers: Vec<String> = parse_list(&c.mixers, "--mixers")?;
     for m in &mixers {
         MixerConfig::by_name(m, c.d_model).map_err(anyhow::Error::msg)?;
