@@ -293,7 +293,6 @@ pub fn fit<M: Trainable>(
             std::fs::remove_dir_all(bd).map_err(|e| format!("{}: {e}", bd.display()))?;
         }
     }
-    let mut since_best = state.epochs.iter().rev().take_while(|e| state.best.is_some_and(|b| e.step > b.step)).count();
     let mut cfg = cfg.clone();
     if cfg.resume && state.planned_steps > 0 {
         cfg.steps = state.planned_steps; // a time-budgeted run keeps the schedule it chose
@@ -309,9 +308,10 @@ pub fn fit<M: Trainable>(
     let mut train_time = 0.0;
     let stop_end = cfg.stop_after.map(|n| state.step + n);
     let mut end = stop_end.map_or(cfg.steps, |e| e.min(cfg.steps));
-    if cfg.patience.is_some_and(|p| since_best >= p) {
+    if cfg.patience.is_some_and(|p| evals_since_best(&state) >= p) {
         end = state.step; // a resumed run that had already stopped early
     }
+    let say = |line: String| if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) };
     let (mut spent, mut budget_steps) = (state.train_seconds, 0usize);
     let max_steps = cfg.steps;
     // (budget steps, seconds spent) at the last fit, and whether this invocation chose the plan
@@ -372,29 +372,21 @@ pub fn fit<M: Trainable>(
                 extra: data.eval_metrics(&ev),
             };
             // Accuracies only for models that score any (regression losses count none).
-            let line = if rec.train_accuracy > 0.0 || rec.eval_accuracy > 0.0 {
-                format!(
-                    "epoch {} step {}: train loss {:.4} acc {:.4} | eval loss {:.4} acc {:.4}",
-                    rec.epoch, rec.step, rec.train_loss, rec.train_accuracy, rec.eval_loss, rec.eval_accuracy
-                )
-            } else {
-                format!(
-                    "epoch {} step {}: train loss {:.4} | eval loss {:.4}",
-                    rec.epoch, rec.step, rec.train_loss, rec.eval_loss
-                )
-            };
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
+            let scored = rec.train_accuracy > 0.0 || rec.eval_accuracy > 0.0;
+            let acc = |a: f64| if scored { format!(" acc {a:.4}") } else { String::new() };
+            say(format!(
+                "epoch {} step {}: train loss {:.4}{} | eval loss {:.4}{}",
+                rec.epoch,
+                rec.step,
+                rec.train_loss,
+                acc(rec.train_accuracy),
+                rec.eval_loss,
+                acc(rec.eval_accuracy)
+            ));
             state.train_seconds += train_time;
             let improved = state.best.is_none_or(|b| rec.eval_loss < b.eval_loss);
             if improved {
                 state.best = Some(Best { epoch: rec.epoch, step: rec.step, eval_loss: rec.eval_loss });
-                since_best = 0;
-            } else {
-                since_best += 1;
             }
             state.epochs.push(rec);
             if cfg.keep_best && improved {
@@ -410,13 +402,9 @@ pub fn fit<M: Trainable>(
             epoch_stats = Stats::default();
             epoch_start = Instant::now();
             train_time = 0.0;
-            if cfg.patience.is_some_and(|p| since_best >= p) && state.step < end {
-                let line = format!("early stop: no lower evaluation loss in {since_best} evaluations");
-                if bar.is_hidden() {
-                    eprintln!("{line}");
-                } else {
-                    bar.println(line);
-                }
+            let since = evals_since_best(&state);
+            if cfg.patience.is_some_and(|p| since >= p) && state.step < end {
+                say(format!("early stop: no lower evaluation loss in {since} evaluations"));
                 break;
             }
         }
@@ -426,6 +414,11 @@ pub fn fit<M: Trainable>(
         model = best;
     }
     Ok(Fitted { model, state })
+}
+
+/// Evaluations recorded after the best one (0 when the latest is the best, or none is).
+fn evals_since_best(state: &RunState) -> usize {
+    state.best.map_or(0, |b| state.epochs.iter().filter(|e| e.step > b.step).count())
 }
 
 /// metrics.json and loss.png for a run state.

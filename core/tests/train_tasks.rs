@@ -110,6 +110,16 @@ fn learning_rate_warms_up_then_decays() {
     assert!(c.lr_at(30) > c.lr_at(60));
 }
 
+/// A one-layer Mamba token model of width `d` for `task`.
+fn one_layer_mamba(task: &SyntheticTask, d: usize) -> TokenModelConfig {
+    TokenModelConfig {
+        vocab: task.vocab_size(),
+        n_classes: task.vocab_size(),
+        n_layers: 1,
+        block: BlockConfig::new(MixerConfig::by_name("mamba", d).unwrap()),
+    }
+}
+
 struct Tiny {
     task: SyntheticTask,
 }
@@ -127,12 +137,7 @@ fn tiny_run(out: &std::path::Path, stop_after: Option<usize>, resume: bool) -> s
     let dev = Device::flex().autodiff();
     dev.seed(5);
     let task = SyntheticTask::InductionHeads { len: 12, vocab: 6 };
-    let cfg = TokenModelConfig {
-        vocab: task.vocab_size(),
-        n_classes: task.vocab_size(),
-        n_layers: 1,
-        block: BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap()),
-    };
+    let cfg = one_layer_mamba(&task, 16);
     let model = cfg.init(&dev);
     let tc = TrainConfig {
         steps: 8,
@@ -199,12 +204,7 @@ fn a_time_budget_fits_the_schedule_and_stops_the_run() {
     let dev = Device::flex().autodiff();
     dev.seed(5);
     let task = SyntheticTask::InductionHeads { len: 8, vocab: 6 };
-    let cfg = TokenModelConfig {
-        vocab: task.vocab_size(),
-        n_classes: task.vocab_size(),
-        n_layers: 1,
-        block: BlockConfig::new(MixerConfig::by_name("mamba", 8).unwrap()),
-    };
+    let cfg = one_layer_mamba(&task, 8);
     let tc = TrainConfig {
         steps: 100_000,
         epochs: 2,
@@ -250,12 +250,7 @@ fn keep_best_returns_the_lowest_evaluation_and_patience_stops_the_run() {
     let dev = Device::flex().autodiff();
     dev.seed(3);
     let task = SyntheticTask::InductionHeads { len: 10, vocab: 6 };
-    let cfg = TokenModelConfig {
-        vocab: task.vocab_size(),
-        n_classes: task.vocab_size(),
-        n_layers: 1,
-        block: BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap()),
-    };
+    let cfg = one_layer_mamba(&task, 16);
     let tc = TrainConfig {
         steps: 96,
         epochs: 12,
