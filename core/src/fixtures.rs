@@ -28,6 +28,22 @@ pub fn fixture_or_skip(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// A tensor's values as f32, for comparisons in tests.
+pub fn values_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")
+}
+
+/// A tensor's values as f64, for comparisons in tests.
+pub fn values_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 values")
+}
+
+/// The largest absolute element-wise difference of two equally long slices.
+pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max(((*x).into() - (*y).into()).abs()))
+}
+
 /// A safetensors file held in memory.
 pub struct SafeFile {
     path: PathBuf,

@@ -22,8 +22,10 @@
 
 pub mod blocks;
 pub mod complex;
+pub mod data;
 pub mod device;
 pub mod einfft;
+pub mod error;
 pub mod fft;
 pub mod fixtures;
 pub mod kernels;

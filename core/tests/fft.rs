@@ -2,18 +2,10 @@
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::fft::{circular_kernel, conv_fft_len, dft, fft_conv_nd, idft, separable_conv_nd, two_sided_kernel};
+use ssm_core::fixtures::{max_abs_diff as max_diff, values_f32 as vals};
 
 fn dev() -> Device {
     Device::flex()
-}
-
-fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]

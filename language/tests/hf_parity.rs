@@ -4,7 +4,7 @@
 //! has the same tensor names and reloads to the same logits.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ssm_core::fixtures::{SafeFile, fixture_or_skip};
+use ssm_core::fixtures::{SafeFile, fixture_or_skip, max_abs_diff as max_abs, values_f64 as vals};
 use ssm_language::checkpoint;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::model::LanguageModel;
@@ -22,15 +22,6 @@ fn dirs() -> Vec<PathBuf> {
     v.sort();
     assert!(!v.is_empty(), "{}: no checkpoint directories", root.display());
     v
-}
-
-fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
-}
-
-fn max_abs(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
 
 struct Expected {

@@ -11,19 +11,11 @@
 
 use polars::prelude::*;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A data problem, naming the file.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {msg}")]
-pub struct DataError {
-    pub path: PathBuf,
-    pub msg: String,
-}
-
-pub(crate) fn err(path: &Path, msg: impl Into<String>) -> DataError {
-    DataError { path: path.to_path_buf(), msg: msg.into() }
-}
+pub use ssm_core::error::FileError as DataError;
+use ssm_core::error::FileError;
 
 /// A table of `rows × vars` values (row-major), the variables' names and optional dates.
 #[derive(Debug, Clone)]
@@ -43,7 +35,7 @@ impl Table {
     pub fn read(path: &Path) -> Result<Self, DataError> {
         let list = path.with_extension("columns.txt");
         if list.exists() {
-            let text = std::fs::read_to_string(&list).map_err(|e| err(&list, e.to_string()))?;
+            let text = std::fs::read_to_string(&list).map_err(|e| FileError::new(&list, e.to_string()))?;
             let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
             return Self::read_csv(path, Some(&names));
         }
@@ -53,24 +45,27 @@ impl Table {
     /// Reads a CSV with a header (`columns = None`) or a header-less one with these names.
     pub fn read_csv(path: &Path, columns: Option<&[String]>) -> Result<Self, DataError> {
         if !path.is_file() {
-            return Err(err(path, "no such file"));
+            return Err(FileError::new(path, "no such file"));
         }
         let df = CsvReadOptions::default()
             .with_has_header(columns.is_none())
             .with_infer_schema_length(Some(1000))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|r| r.finish())
-            .map_err(|e| err(path, format!("not a readable CSV ({e})")))?;
+            .map_err(|e| FileError::new(path, format!("not a readable CSV ({e})")))?;
         let mut names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
         if let Some(cols) = columns {
             if cols.len() != names.len() {
-                return Err(err(path, format!("{} columns, the column list names {}", names.len(), cols.len())));
+                return Err(FileError::new(
+                    path,
+                    format!("{} columns, the column list names {}", names.len(), cols.len()),
+                ));
             }
             names = cols.to_vec();
         }
         let rows = df.height();
         if rows == 0 || names.is_empty() {
-            return Err(err(path, "no rows"));
+            return Err(FileError::new(path, "no rows"));
         }
         let cols = df.get_columns();
         let numeric = |c: &Column| c.dtype().is_primitive_numeric();
@@ -78,28 +73,31 @@ impl Table {
             names.iter().position(|n| n.eq_ignore_ascii_case("date")).or_else(|| (!numeric(&cols[0])).then_some(0));
         let dates = match date_idx {
             Some(i) => {
-                let s = cols[i].cast(&DataType::String).map_err(|e| err(path, e.to_string()))?;
-                let ca = s.str().map_err(|e| err(path, e.to_string()))?;
+                let s = cols[i].cast(&DataType::String).map_err(|e| FileError::new(path, e.to_string()))?;
+                let ca = s.str().map_err(|e| FileError::new(path, e.to_string()))?;
                 Some(ca.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
             }
             None => None,
         };
         let var_idx: Vec<usize> = (0..names.len()).filter(|&i| Some(i) != date_idx).collect();
         if var_idx.is_empty() {
-            return Err(err(path, "no variables besides the date"));
+            return Err(FileError::new(path, "no variables besides the date"));
         }
         let mut values = vec![0f32; rows * var_idx.len()];
         for (j, &i) in var_idx.iter().enumerate() {
             if !numeric(&cols[i]) {
-                return Err(err(path, format!("column '{}' is not numeric ({})", names[i], cols[i].dtype())));
+                return Err(FileError::new(
+                    path,
+                    format!("column '{}' is not numeric ({})", names[i], cols[i].dtype()),
+                ));
             }
-            let s = cols[i].cast(&DataType::Float64).map_err(|e| err(path, e.to_string()))?;
-            let ca = s.f64().map_err(|e| err(path, e.to_string()))?;
+            let s = cols[i].cast(&DataType::Float64).map_err(|e| FileError::new(path, e.to_string()))?;
+            let ca = s.f64().map_err(|e| FileError::new(path, e.to_string()))?;
             for (r, v) in ca.into_iter().enumerate() {
                 match v {
                     Some(x) if x.is_finite() => values[r * var_idx.len() + j] = x as f32,
                     _ => {
-                        return Err(err(
+                        return Err(FileError::new(
                             path,
                             format!("row {}: column '{}' is missing or not finite", r + 1, names[i]),
                         ));

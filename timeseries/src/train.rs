@@ -5,9 +5,7 @@ use crate::models::{Classifier, ForecastBatch, ForecastModel, SeqBatch};
 use crate::uea::TsSet;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use ssm_core::data::EpochOrder;
 use ssm_core::train::DataSource;
 
 /// Windows `idx` of a segment as a batch.
@@ -35,7 +33,7 @@ pub struct ForecastSource {
     pub horizon: usize,
     pub batch: usize,
     pub seed: u64,
-    perm: (usize, Vec<usize>),
+    order: EpochOrder,
 }
 
 impl ForecastSource {
@@ -52,28 +50,14 @@ impl ForecastSource {
                 return Err(format!("the {name} split ({} rows) is shorter than lookback + horizon", s.rows));
             }
         }
-        Ok(Self { train, val, lookback, horizon, batch, seed, perm: (usize::MAX, Vec::new()) })
-    }
-
-    fn order(&mut self, epoch: usize) -> &[usize] {
-        if self.perm.0 != epoch {
-            let mut p: Vec<usize> = (0..self.train.windows(self.lookback, self.horizon)).collect();
-            p.shuffle(&mut StdRng::seed_from_u64(self.seed.wrapping_add(epoch as u64 * 7919)));
-            self.perm = (epoch, p);
-        }
-        &self.perm.1
+        let order = EpochOrder::new(train.windows(lookback, horizon), seed);
+        Ok(Self { train, val, lookback, horizon, batch, seed, order })
     }
 }
 
 impl DataSource<ForecastBatch> for ForecastSource {
     fn train_batch(&mut self, step: usize, device: &Device) -> ForecastBatch {
-        let n = self.train.windows(self.lookback, self.horizon);
-        let idx: Vec<usize> = (0..self.batch)
-            .map(|i| {
-                let g = step * self.batch + i;
-                self.order(g / n)[g % n]
-            })
-            .collect();
+        let idx = self.order.batch(step, self.batch);
         forecast_batch(&self.train, &idx, self.lookback, self.horizon, device)
     }
     fn eval_batches(&self, device: &Device) -> Vec<ForecastBatch> {
@@ -138,20 +122,19 @@ pub struct ClassifySource {
     pub eval: TsSet,
     pub stats: Vec<(f32, f32)>,
     pub batch: usize,
-    pub seed: u64,
+    order: EpochOrder,
+}
+
+impl ClassifySource {
+    pub fn new(train: TsSet, eval: TsSet, stats: Vec<(f32, f32)>, batch: usize, seed: u64) -> Self {
+        let order = EpochOrder::new(train.len(), seed);
+        Self { train, eval, stats, batch, order }
+    }
 }
 
 impl DataSource<SeqBatch> for ClassifySource {
     fn train_batch(&mut self, step: usize, device: &Device) -> SeqBatch {
-        let n = self.train.len();
-        let idx: Vec<usize> = (0..self.batch.min(n))
-            .map(|i| {
-                let g = step * self.batch.min(n) + i;
-                let mut p: Vec<usize> = (0..n).collect();
-                p.shuffle(&mut StdRng::seed_from_u64(self.seed.wrapping_add((g / n) as u64 * 7919)));
-                p[g % n]
-            })
-            .collect();
+        let idx = self.order.batch(step, self.batch.min(self.train.len()));
         seq_batch(&self.train, &self.stats, &idx, device)
     }
     fn eval_batches(&self, device: &Device) -> Vec<SeqBatch> {

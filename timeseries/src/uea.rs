@@ -4,7 +4,8 @@
 //! last. Series may differ in length between cases (JapaneseVowels: 7–29 steps); `?` marks a
 //! missing value when `@missing true` (read as NaN).
 
-use crate::data::{DataError, err};
+use crate::data::DataError;
+use ssm_core::error::FileError;
 use std::path::Path;
 
 /// A labelled set of multivariate series of possibly different lengths.
@@ -35,7 +36,7 @@ impl TsSet {
     /// Reads a `.ts` file. With `classes` (the training file's class names) the labels are
     /// mapped to the same indices.
     pub fn read(path: &Path, classes: Option<&[String]>) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| err(path, e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::new(path, e.to_string()))?;
         let (mut problem, mut dims, mut missing) = (String::new(), None, false);
         let mut class_names: Vec<String> = classes.map(|c| c.to_vec()).unwrap_or_default();
         let (mut in_data, mut series, mut lengths, mut labels) = (false, Vec::new(), Vec::new(), Vec::new());
@@ -52,18 +53,20 @@ impl TsSet {
                 match key.as_str() {
                     "@problemname" => problem = rest.join(" "),
                     "@timestamps" if rest.first() == Some(&"true") => {
-                        return Err(err(path, format!("line {lineno}: time-stamped series are not supported")));
+                        return Err(FileError::new(
+                            path,
+                            format!("line {lineno}: time-stamped series are not supported"),
+                        ));
                     }
                     "@missing" => missing = rest.first() == Some(&"true"),
                     "@dimensions" => {
-                        dims =
-                            Some(rest.first().and_then(|d| d.parse::<usize>().ok()).filter(|&d| d > 0).ok_or_else(
-                                || err(path, format!("line {lineno}: @dimensions needs a positive number")),
-                            )?)
+                        dims = Some(rest.first().and_then(|d| d.parse::<usize>().ok()).filter(|&d| d > 0).ok_or_else(
+                            || FileError::new(path, format!("line {lineno}: @dimensions needs a positive number")),
+                        )?)
                     }
                     "@classlabel" => {
                         if rest.first() != Some(&"true") {
-                            return Err(err(
+                            return Err(FileError::new(
                                 path,
                                 format!("line {lineno}: only classification files (@classLabel true) are supported"),
                             ));
@@ -80,11 +83,11 @@ impl TsSet {
             let fields: Vec<&str> = line.split(':').collect();
             let d = fields.len() - 1;
             if d == 0 {
-                return Err(err(path, format!("line {lineno}: no class label after the series")));
+                return Err(FileError::new(path, format!("line {lineno}: no class label after the series")));
             }
             match dims {
                 Some(want) if want != d => {
-                    return Err(err(path, format!("line {lineno}: {d} dimensions, the header says {want}")));
+                    return Err(FileError::new(path, format!("line {lineno}: {d} dimensions, the header says {want}")));
                 }
                 None => dims = Some(d),
                 _ => {}
@@ -95,20 +98,28 @@ impl TsSet {
                     .split(',')
                     .map(|v| match v.trim() {
                         "?" | "NaN" if missing => Ok(f32::NAN),
-                        t => t.parse::<f32>().map_err(|_| err(path, format!("line {lineno}: '{t}' is not a number"))),
+                        t => t
+                            .parse::<f32>()
+                            .map_err(|_| FileError::new(path, format!("line {lineno}: '{t}' is not a number"))),
                     })
                     .collect::<Result<Vec<f32>, _>>()?;
                 cols.push(vals);
             }
             let len = cols[0].len();
             if cols.iter().any(|c| c.len() != len) {
-                return Err(err(path, format!("line {lineno}: the dimensions of one case differ in length")));
+                return Err(FileError::new(
+                    path,
+                    format!("line {lineno}: the dimensions of one case differ in length"),
+                ));
             }
             let label = fields[d].trim();
             let k = match class_names.iter().position(|c| c == label) {
                 Some(k) => k,
                 None => {
-                    return Err(err(path, format!("line {lineno}: class '{label}' is not among {:?}", class_names)));
+                    return Err(FileError::new(
+                        path,
+                        format!("line {lineno}: class '{label}' is not among {:?}", class_names),
+                    ));
                 }
             };
             series.push((0..len).flat_map(|t| cols.iter().map(move |c| c[t])).collect());
@@ -116,7 +127,7 @@ impl TsSet {
             labels.push(k);
         }
         if !in_data || labels.is_empty() {
-            return Err(err(path, "no @data section with cases"));
+            return Err(FileError::new(path, "no @data section with cases"));
         }
         Ok(Self { problem, dims: dims.unwrap_or(1), class_names, series, lengths, labels })
     }

@@ -3,16 +3,13 @@
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::blocks::BlockConfig;
+use ssm_core::fixtures::{max_abs_diff, values_f32 as vals};
 use ssm_core::mixers::MixerConfig;
 use ssm_core::train::{DataSource, TrainConfig, fit};
 use ssm_timeseries::models::{ClassifierConfig, ForecastBatch, ForecastConfig, SMambaConfig};
 
 fn dev() -> Device {
     Device::flex()
-}
-
-fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 #[test]
@@ -44,7 +41,7 @@ fn dlinear_decomposition_adds_back_up() {
     let ssm_timeseries::models::ForecastModel::Dlinear(d) = m else { unreachable!() };
     let x = Tensor::<3>::random([2, 30, 3], Distribution::Normal(0.0, 1.0), &dev());
     let (s, t) = d.decompose(x.clone());
-    let diff = vals(s + t.clone()).iter().zip(vals(x.clone())).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let diff = max_abs_diff(&vals(s + t.clone()), &vals(x.clone()));
     assert!(diff < 1e-5);
     // a constant series is all trend
     let c = Tensor::<3>::full([1, 30, 3], 2.5, &dev());
@@ -119,6 +116,6 @@ fn classifier_ignores_right_padding() {
     let padded = Tensor::cat(vec![short, Tensor::random([1, 4, 3], Distribution::Normal(0.0, 9.0), &dev())], 1);
     let mask = Tensor::cat(vec![Tensor::ones([1, 5, 1], &dev()), Tensor::zeros([1, 4, 1], &dev())], 1);
     let with_pad = m.forward(padded, mask);
-    let d = vals(alone).iter().zip(vals(with_pad)).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let d = max_abs_diff(&vals(alone), &vals(with_pad));
     assert!(d < 1e-5, "padding changed the logits by {d}");
 }

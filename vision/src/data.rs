@@ -6,31 +6,26 @@
 //! u32 sizes, then the values.
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use ssm_core::data::EpochOrder;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+/// The classes of [`ImageSet::shapes`].
+pub const SHAPE_CLASSES: [&str; 4] = ["square", "frame", "disc", "cross"];
 
 /// A data problem, naming the file.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {msg}")]
-pub struct DataError {
-    pub path: PathBuf,
-    pub msg: String,
-}
-
-fn err(path: &Path, msg: impl Into<String>) -> DataError {
-    DataError { path: path.to_path_buf(), msg: msg.into() }
-}
+pub use ssm_core::error::FileError as DataError;
+use ssm_core::error::FileError;
 
 /// Reads a file, gunzipping when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| err(path, e.to_string()))?;
+    let raw = std::fs::read(path).map_err(|e| FileError::new(path, e.to_string()))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|e| err(path, format!("corrupt gzip data: {e}")))?;
+            .map_err(|e| FileError::new(path, format!("corrupt gzip data: {e}")))?;
         Ok(out)
     } else {
         Ok(raw)
@@ -41,21 +36,24 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = read_maybe_gz(path)?;
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err(err(path, "not an idx file (bad magic number)"));
+        return Err(FileError::new(path, "not an idx file (bad magic number)"));
     }
     if bytes[2] != 0x08 {
-        return Err(err(path, format!("idx element type 0x{:02x} is not supported (only u8, 0x08)", bytes[2])));
+        return Err(FileError::new(
+            path,
+            format!("idx element type 0x{:02x} is not supported (only u8, 0x08)", bytes[2]),
+        ));
     }
     let nd = bytes[3] as usize;
     let header = 4 + 4 * nd;
     if nd == 0 || bytes.len() < header {
-        return Err(err(path, "truncated idx header"));
+        return Err(FileError::new(path, "truncated idx header"));
     }
     let dims: Vec<usize> =
         (0..nd).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
     let n: usize = dims.iter().product();
     if bytes.len() - header != n {
-        return Err(err(
+        return Err(FileError::new(
             path,
             format!("idx dimensions {dims:?} need {n} values, the file has {}", bytes.len() - header),
         ));
@@ -93,11 +91,14 @@ impl ImageSet {
     pub fn from_idx(images: &Path, labels: &Path) -> Result<Self, DataError> {
         let (dims, pixels) = read_idx(images)?;
         if dims.len() != 3 {
-            return Err(err(images, format!("expected 3 dimensions [N, H, W], found {dims:?}")));
+            return Err(FileError::new(images, format!("expected 3 dimensions [N, H, W], found {dims:?}")));
         }
         let (ldims, lab) = read_idx(labels)?;
         if ldims.len() != 1 || ldims[0] != dims[0] {
-            return Err(err(labels, format!("{ldims:?} labels for {} images in {}", dims[0], images.display())));
+            return Err(FileError::new(
+                labels,
+                format!("{ldims:?} labels for {} images in {}", dims[0], images.display()),
+            ));
         }
         let labels: Vec<u32> = lab.into_iter().map(u32::from).collect();
         let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
@@ -117,32 +118,34 @@ impl ImageSet {
     /// A CSV of square grey images, one per line: the pixels (0–255) then the label, no header.
     pub fn from_pixel_csv(path: &Path) -> Result<Self, DataError> {
         let bytes = read_maybe_gz(path)?;
-        let text = String::from_utf8(bytes).map_err(|_| err(path, "not UTF-8 text"))?;
+        let text = String::from_utf8(bytes).map_err(|_| FileError::new(path, "not UTF-8 text"))?;
         let (mut pixels, mut labels, mut width) = (Vec::new(), Vec::new(), None);
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let vals: Vec<&str> = line.split(',').map(str::trim).collect();
             let npx = vals.len() - 1;
             let side = (npx as f64).sqrt() as usize;
             if side * side != npx || npx == 0 {
-                return Err(err(path, format!("line {}: {npx} pixels is not a square image", i + 1)));
+                return Err(FileError::new(path, format!("line {}: {npx} pixels is not a square image", i + 1)));
             }
             if *width.get_or_insert(side) != side {
-                return Err(err(path, format!("line {}: image size differs from the first line", i + 1)));
+                return Err(FileError::new(path, format!("line {}: image size differs from the first line", i + 1)));
             }
             for v in &vals[..npx] {
-                let p: f64 =
-                    v.parse().map_err(|_| err(path, format!("line {}: pixel '{v}' is not a number", i + 1)))?;
+                let p: f64 = v
+                    .parse()
+                    .map_err(|_| FileError::new(path, format!("line {}: pixel '{v}' is not a number", i + 1)))?;
                 if !(0.0..=255.0).contains(&p) {
-                    return Err(err(path, format!("line {}: pixel {p} outside 0–255", i + 1)));
+                    return Err(FileError::new(path, format!("line {}: pixel {p} outside 0–255", i + 1)));
                 }
                 pixels.push(p.round() as u8);
             }
             let l = vals[npx];
             labels.push(
-                l.parse::<u32>().map_err(|_| err(path, format!("line {}: label '{l}' is not a class index", i + 1)))?,
+                l.parse::<u32>()
+                    .map_err(|_| FileError::new(path, format!("line {}: label '{l}' is not a class index", i + 1)))?,
             );
         }
-        let side = width.ok_or_else(|| err(path, "no images"))?;
+        let side = width.ok_or_else(|| FileError::new(path, "no images"))?;
         let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
         Ok(Self { pixels, labels, channels: 1, frames: 1, height: side, width: side, classes })
     }
@@ -167,11 +170,47 @@ impl ImageSet {
             .collect()
     }
 
-    /// A seeded permutation of the indices (a new one per epoch: pass the epoch in the seed).
+    /// The seeded permutation of the indices that training uses in its first epoch
+    /// ([`EpochOrder`] draws one per epoch).
     pub fn shuffled(&self, seed: u64) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..self.len()).collect();
-        idx.shuffle(&mut StdRng::seed_from_u64(seed));
-        idx
+        EpochOrder::permutation(self.len(), seed, 0)
+    }
+
+    /// The items `idx`, in that order, as a new set.
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let n = self.image_size();
+        ImageSet {
+            pixels: idx.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied()).collect(),
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// A generated task for runs without data ([`SHAPE_CLASSES`]): a filled square, hollow
+    /// square, disc or cross at a random place and scale on a noisy 28×28 background.
+    pub fn shapes(n: usize, seed: u64) -> ImageSet {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (s, mut pixels, mut labels) = (28usize, Vec::with_capacity(n * 784), Vec::with_capacity(n));
+        for _ in 0..n {
+            let k = rng.random_range(0..4u32);
+            let r = rng.random_range(4..9) as f64;
+            let (cy, cx) = (rng.random_range(r..s as f64 - r), rng.random_range(r..s as f64 - r));
+            for y in 0..s {
+                for x in 0..s {
+                    let (dy, dx) = (y as f64 - cy, x as f64 - cx);
+                    let on = match k {
+                        0 => dy.abs() <= r && dx.abs() <= r,
+                        1 => dy.abs().max(dx.abs()) <= r && dy.abs().max(dx.abs()) >= r - 1.5,
+                        2 => dy * dy + dx * dx <= r * r,
+                        _ => (dy.abs() <= 1.0 && dx.abs() <= r) || (dx.abs() <= 1.0 && dy.abs() <= r),
+                    };
+                    let noise = rng.random_range(0..40u8);
+                    pixels.push(if on { 255 - noise } else { noise });
+                }
+            }
+            labels.push(k);
+        }
+        ImageSet { pixels, labels, channels: 1, frames: 1, height: s, width: s, classes: 4 }
     }
 
     /// Image `i` as normalised f32 `[C, (T,) H, W]`: (x/255 − mean) / std per channel.

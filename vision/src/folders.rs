@@ -5,11 +5,8 @@
 use crate::data::{DataError, ImageSet, read_maybe_gz};
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView};
+use ssm_core::error::FileError;
 use std::path::{Path, PathBuf};
-
-fn err(path: &Path, msg: impl Into<String>) -> DataError {
-    DataError { path: path.to_path_buf(), msg: msg.into() }
-}
 
 /// A dataset split and the names of its classes.
 #[derive(Debug, Clone)]
@@ -19,7 +16,7 @@ pub struct Labelled {
 }
 
 fn sorted_entries(dir: &Path, dirs: bool) -> Result<Vec<PathBuf>, DataError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| err(dir, e.to_string()))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, e.to_string()))?;
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir() == dirs && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
@@ -30,10 +27,10 @@ fn sorted_entries(dir: &Path, dirs: bool) -> Result<Vec<PathBuf>, DataError> {
 
 /// One image file as `[C, H, W]` u8 at `size` (height, width); `channels` 1 (grey) or 3 (RGB).
 pub fn read_image(path: &Path, channels: usize, size: (usize, usize)) -> Result<Vec<u8>, DataError> {
-    let img = image::open(path).map_err(|e| err(path, format!("not a readable image ({e})")))?;
+    let img = image::open(path).map_err(|e| FileError::new(path, format!("not a readable image ({e})")))?;
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        return Err(err(path, "empty image"));
+        return Err(FileError::new(path, "empty image"));
     }
     let img = if (h as usize, w as usize) != size {
         img.resize_exact(size.1 as u32, size.0 as u32, FilterType::Triangle)
@@ -60,7 +57,7 @@ fn planar(img: &DynamicImage, channels: usize) -> Vec<u8> {
 
 /// Size and channel count of the first readable image (grey stays grey, anything else is RGB).
 fn probe(path: &Path) -> Result<(usize, (usize, usize)), DataError> {
-    let img = image::open(path).map_err(|e| err(path, format!("not a readable image ({e})")))?;
+    let img = image::open(path).map_err(|e| FileError::new(path, format!("not a readable image ({e})")))?;
     let c = if img.color().has_color() { 3 } else { 1 };
     Ok((c, (img.height() as usize, img.width() as usize)))
 }
@@ -70,13 +67,13 @@ fn probe(path: &Path) -> Result<(usize, (usize, usize)), DataError> {
 pub fn image_folder(dir: &Path, size: Option<(usize, usize)>) -> Result<Labelled, DataError> {
     let classes = sorted_entries(dir, true)?;
     if classes.is_empty() {
-        return Err(err(dir, "no class sub-directories"));
+        return Err(FileError::new(dir, "no class sub-directories"));
     }
     let mut files = Vec::new();
     for (k, c) in classes.iter().enumerate() {
         files.extend(sorted_entries(c, false)?.into_iter().map(|f| (f, k as u32)));
     }
-    let first = files.first().ok_or_else(|| err(dir, "no image files in the class directories"))?;
+    let first = files.first().ok_or_else(|| FileError::new(dir, "no image files in the class directories"))?;
     let (channels, first_size) = probe(&first.0)?;
     let (h, w) = size.unwrap_or(first_size);
     let mut pixels = Vec::with_capacity(files.len() * channels * h * w);
@@ -104,21 +101,21 @@ fn names(dirs: &[PathBuf]) -> Vec<String> {
 pub fn frame_folders(dir: &Path, frames: usize, size: (usize, usize)) -> Result<Labelled, DataError> {
     let classes = sorted_entries(dir, true)?;
     if classes.is_empty() {
-        return Err(err(dir, "no class sub-directories"));
+        return Err(FileError::new(dir, "no class sub-directories"));
     }
     let mut clips = Vec::new();
     for (k, c) in classes.iter().enumerate() {
         clips.extend(sorted_entries(c, true)?.into_iter().map(|f| (f, k as u32)));
     }
     if clips.is_empty() {
-        return Err(err(dir, "no clip folders in the class directories"));
+        return Err(FileError::new(dir, "no clip folders in the class directories"));
     }
     let mut channels = None;
     let mut pixels = Vec::new();
     for (clip, _) in &clips {
         let all = sorted_entries(clip, false)?;
         if all.is_empty() {
-            return Err(err(clip, "clip folder has no frames"));
+            return Err(FileError::new(clip, "clip folder has no frames"));
         }
         let c = match channels {
             Some(c) => c,
@@ -155,11 +152,14 @@ pub fn cifar_batches(files: &[PathBuf]) -> Result<ImageSet, DataError> {
     for f in files {
         let bytes = read_maybe_gz(f)?;
         if bytes.is_empty() || !bytes.len().is_multiple_of(REC) {
-            return Err(err(f, format!("{} bytes is not a whole number of {REC}-byte CIFAR-10 records", bytes.len())));
+            return Err(FileError::new(
+                f,
+                format!("{} bytes is not a whole number of {REC}-byte CIFAR-10 records", bytes.len()),
+            ));
         }
         for r in bytes.chunks_exact(REC) {
             if r[0] > 9 {
-                return Err(err(f, format!("label {} outside 0–9", r[0])));
+                return Err(FileError::new(f, format!("label {} outside 0–9", r[0])));
             }
             labels.push(r[0] as u32);
             pixels.extend_from_slice(&r[1..]);
@@ -178,7 +178,7 @@ const FASHION: [&str; 10] =
 /// * a single image folder or pixel CSV (`.csv[.gz]`): the whole of it, for either split.
 pub fn load_split(path: &Path, test: bool, size: Option<(usize, usize)>) -> Result<Labelled, DataError> {
     if !path.exists() {
-        return Err(err(path, "no such file or directory"));
+        return Err(FileError::new(path, "no such file or directory"));
     }
     let digits = || (0..10).map(|i| i.to_string()).collect::<Vec<_>>();
     if path.is_file() {

@@ -2,12 +2,14 @@
 //! shuffling and augmentation, and an endless stream of moving-digits clips.
 
 use crate::data::{ImageSet, augment};
-use crate::models::{ImageBatch, InputShape};
+use crate::models::{ImageBatch, InputShape, VisionModel, predict_classes};
 use crate::video::MovingDigits;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use ssm_core::data::EpochOrder;
 use ssm_core::train::DataSource;
+use std::time::Instant;
 
 /// A batch on the host: normalised pixels `[B, C, T, H, W]` and labels.
 #[derive(Debug, Clone)]
@@ -62,7 +64,7 @@ pub struct ImageSource {
     pub seed: u64,
     pub augment: Option<Augment>,
     eval: Vec<HostBatch>,
-    perm: (usize, Vec<usize>),
+    order: EpochOrder,
 }
 
 impl ImageSource {
@@ -76,21 +78,12 @@ impl ImageSource {
     ) -> Self {
         let stats = train.channel_stats();
         let eval = host_batches(eval, &stats, eval_indices, batch.max(64));
-        let perm = (0, train.shuffled(seed));
-        Self { train, stats, batch, seed, augment, eval, perm }
+        let order = EpochOrder::new(train.len(), seed);
+        Self { train, stats, batch, seed, augment, eval, order }
     }
 
     fn host_train_batch(&mut self, step: usize) -> HostBatch {
-        let n = self.train.len();
-        let mut idx = Vec::with_capacity(self.batch);
-        for i in 0..self.batch {
-            let g = step * self.batch + i;
-            let epoch = g / n;
-            if self.perm.0 != epoch {
-                self.perm = (epoch, self.train.shuffled(self.seed.wrapping_add(epoch as u64 * 7919)));
-            }
-            idx.push(self.perm.1[g % n]);
-        }
+        let idx = self.order.batch(step, self.batch);
         let mut hb = host_batches(&self.train, &self.stats, &idx, self.batch).remove(0);
         if let Some(a) = self.augment.filter(|_| self.train.frames == 1) {
             let mut rng = StdRng::seed_from_u64(self.seed ^ (step as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -160,5 +153,46 @@ impl DataSource<ImageBatch> for ClipSource {
     }
     fn eval_batches(&self, device: &Device) -> Vec<ImageBatch> {
         self.eval.iter().map(|b| b.to_device(device)).collect()
+    }
+}
+
+/// Accuracy, confusion matrix (rows: true class, columns: predicted) and inference throughput
+/// of a model on a whole set.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub accuracy: f64,
+    pub confusion: Vec<Vec<usize>>,
+    pub images_per_second: f64,
+}
+
+/// Evaluates `model` on every item of `set` in batches of `batch` (throughput counts the
+/// forward passes only, not the batch preparation).
+pub fn evaluate(
+    model: &VisionModel,
+    set: &ImageSet,
+    stats: &[(f32, f32)],
+    classes: usize,
+    batch: usize,
+    device: &Device,
+) -> Report {
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let (mut correct, mut seconds) = (0usize, 0.0);
+    for hb in host_batches(set, stats, &idx, batch) {
+        let b = hb.to_device(device);
+        let t0 = Instant::now();
+        let pred = predict_classes(model, b.x);
+        seconds += t0.elapsed().as_secs_f64();
+        for (p, t) in pred.iter().zip(&hb.labels) {
+            correct += usize::from(p == t);
+            if let (Some(row), true) = (confusion.get_mut(*t as usize), (*p as usize) < classes) {
+                row[*p as usize] += 1;
+            }
+        }
+    }
+    Report {
+        accuracy: correct as f64 / set.len().max(1) as f64,
+        confusion,
+        images_per_second: set.len() as f64 / seconds.max(1e-9),
     }
 }

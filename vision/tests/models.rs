@@ -4,6 +4,7 @@
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::einfft::{EinFftConfig, ImagPart};
+use ssm_core::fixtures::{max_abs_diff as max_diff, values_f32 as vals};
 use ssm_core::train::{DataSource, TrainConfig, fit};
 use ssm_vision::models::s4nd::AxisKernel;
 use ssm_vision::models::vmamba::{cross_merge, cross_scan};
@@ -11,15 +12,6 @@ use ssm_vision::models::{ImageBatch, InputShape, S4ndConfig, SimbaConfig, VimCon
 
 fn dev() -> Device {
     Device::flex()
-}
-
-fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Parameters of a mamba_ssm Mamba block (no biases on the projections, conv bias on).

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ssm_apps::Machine;
+use ssm_apps::{Machine, median_secs};
 use ssm_core::blocks::{Backbone, BlockConfig};
 use ssm_core::mixers::MixerConfig;
 use ssm_core::models::{TokenModel, TokenModelConfig, TokenTensors};
@@ -16,7 +16,6 @@ use ssm_core::plot;
 use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask, TokenBatch};
 use ssm_core::train::{DataSource, Stats, TrainConfig, Trainable, fit};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -363,11 +362,6 @@ fn run_compare(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn run_speed(a: SpeedArgs) -> Result<()> {
     let (device, mixers) = setup(&a.common)?;
     let c = &a.common;
@@ -390,28 +384,11 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
             }
             let bb = Backbone::new(&block, c.layers, &device);
             let x = Tensor::<3>::random([a.batch, l, c.d_model], Distribution::Normal(0.0, 1.0), &device);
-            let _ = bb.forward(x.clone(), None); // warm-up
-            let fwd = median(
-                (0..a.reps)
-                    .map(|_| {
-                        let t = Instant::now();
-                        drop(bb.forward(x.clone(), None));
-                        t.elapsed().as_secs_f64()
-                    })
-                    .collect(),
-            );
+            let fwd = median_secs(a.reps, || drop(bb.forward(x.clone(), None)));
             let adev = device.clone().autodiff();
             let bba = Backbone::new(&block, c.layers, &adev);
             let xa = Tensor::<3>::random([a.batch, l, c.d_model], Distribution::Normal(0.0, 1.0), &adev);
-            let both = median(
-                (0..a.reps)
-                    .map(|_| {
-                        let t = Instant::now();
-                        drop(bba.forward(xa.clone(), None).0.sum().backward());
-                        t.elapsed().as_secs_f64()
-                    })
-                    .collect(),
-            );
+            let both = median_secs(a.reps, || drop(bba.forward(xa.clone(), None).0.sum().backward()));
             println!("{name:<10} {l:>7} {:>12.2} {:>14.2}", fwd * 1e3, both * 1e3);
             rows.push(
                 serde_json::json!({"mixer": name, "len": l, "forward_seconds": fwd, "forward_backward_seconds": both}),
@@ -447,12 +424,8 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
 
 fn main() {
     let cli = Cli::parse();
-    let r = match cli.cmd {
+    ssm_apps::exit_on_error(match cli.cmd {
         Some(Cmd::Speed(s)) => run_speed(s),
         None => run_compare(cli.train),
-    };
-    if let Err(e) = r {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    });
 }

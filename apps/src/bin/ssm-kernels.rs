@@ -7,12 +7,12 @@
 use burn::backend::Dispatch;
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Parser;
+use ssm_apps::median_secs;
 use ssm_core::kernels::ops::SsmKernels;
 use ssm_core::kernels::{
     ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan,
 };
 use ssm_core::{ComplexTensor, kernels};
-use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -47,19 +47,6 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-}
-
-fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
 }
 
 struct Row {

@@ -400,14 +400,10 @@ fn info(a: InfoArgs) -> Result<()> {
 
 fn main() {
     let cli = Cli::parse();
-    let r = match cli.cmd {
+    ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Generate(a) => generate_cmd(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Info(a) => info(a),
-    };
-    if let Err(e) = r {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    });
 }

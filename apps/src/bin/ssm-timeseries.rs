@@ -476,13 +476,7 @@ fn classify_train(a: ClassifyArgs) -> Result<()> {
     let params = model.num_params();
     // Evaluation during training uses the training cases (no separate validation split in
     // these archives); the test file is scored once, at the end.
-    let mut src = ClassifySource {
-        eval: train.clone(),
-        train,
-        stats: stats.clone(),
-        batch: a.schedule.batch,
-        seed: a.schedule.seed,
-    };
+    let mut src = ClassifySource::new(train.clone(), train, stats.clone(), a.schedule.batch, a.schedule.seed);
     let tc = a.schedule.config(&a.out, src.train.len());
     let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
     let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
@@ -515,15 +509,11 @@ fn classify_eval(a: ClassifyEvalArgs) -> Result<()> {
 
 fn main() {
     let cli = Cli::parse();
-    let r = match cli.cmd {
+    ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Forecast(a) => forecast(a),
         Cmd::ClassifyTrain(a) => classify_train(a),
         Cmd::ClassifyEval(a) => classify_eval(a),
-    };
-    if let Err(e) = r {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    });
 }

@@ -17,8 +17,7 @@ pub fn rand_t<const D: usize>(r: &mut StdRng, shape: [usize; D], lo: f64, hi: f6
 }
 
 pub fn vals<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
-    let d = t.clone().into_data();
-    d.convert::<f64>().try_to_vec::<f64>().unwrap()
+    ssm_core::fixtures::values_f64(t.clone())
 }
 
 /// max |a − b| / max |b| (relative to the reference's scale).
