@@ -8,7 +8,9 @@ use ssm_core::fixtures::{max_abs_diff as max_diff, values_f32 as vals};
 use ssm_core::train::{DataSource, TrainConfig, fit};
 use ssm_vision::models::s4nd::AxisKernel;
 use ssm_vision::models::vmamba::{cross_merge, cross_scan};
-use ssm_vision::models::{ImageBatch, InputShape, S4ndConfig, SimbaConfig, VimConfig, VisionConfig, VmambaConfig};
+use ssm_vision::models::{
+    ImageBatch, InputShape, S4ndConfig, SimbaConfig, VimConfig, VimPool, VisionConfig, VmambaConfig,
+};
 
 fn dev() -> Device {
     Device::flex()
@@ -36,8 +38,13 @@ fn shapes_and_parameter_counts() {
     let vim = VimConfig { d_model: 16, depth: 2, d_state: 4, ..VimConfig::new(img, k) };
     let (d, n_tok) = (16, 16);
     let want = (16 * d + d) + d + (n_tok + 1) * d + 2 * (d + 2 * mamba_params(d, 4, 2, 4)) + d + linear(d, k);
-    let m = VisionConfig::Vim(vim).init(&dev());
+    let m = VisionConfig::Vim(vim.clone()).init(&dev());
     assert_eq!(m.parameter_count(), want, "vim");
+    assert_eq!(m.forward(x(3, img)).dims(), [3, k]);
+    // mean pooling: no class token, one position fewer
+    let mean = VimConfig { pool: VimPool::Mean, ..vim.clone() };
+    let m = VisionConfig::Vim(mean).init(&dev());
+    assert_eq!(m.parameter_count(), want - 2 * d, "vim, mean pooling");
     assert_eq!(m.forward(x(3, img)).dims(), [3, k]);
 
     // VMamba: dims [8, 16], one block per stage.

@@ -13,7 +13,7 @@ pub mod vmamba;
 
 pub use s4nd::{S4nd, S4ndConfig};
 pub use simba::{Simba, SimbaConfig};
-pub use vim::{Vim, VimConfig};
+pub use vim::{Vim, VimConfig, VimPool};
 pub use vmamba::{Vmamba, VmambaConfig};
 
 use burn::module::Module;

@@ -16,7 +16,7 @@ use ssm_core::einfft::ImagPart;
 use ssm_core::train::{DataSource, TrainConfig, fit, load_checkpoint, write_atomic};
 use ssm_vision::data::{ImageSet, SHAPE_CLASSES};
 use ssm_vision::folders::{Labelled, load_split, resized};
-use ssm_vision::models::{ImageBatch, VisionConfig, VisionModel};
+use ssm_vision::models::{ImageBatch, VimPool, VisionConfig, VisionModel};
 use ssm_vision::train::{Augment, ImageSource, evaluate, input_shape};
 use std::path::{Path, PathBuf};
 
@@ -64,6 +64,10 @@ struct ModelArgs {
     /// released code's choice), add, modulus.
     #[arg(long, default_value = "drop")]
     imag: String,
+    /// Vim: what the head reads — the class token in the middle (Vim's published setting) or
+    /// the mean of the patch tokens (no class token).
+    #[arg(long, default_value = "middle")]
+    pool: String,
 }
 
 #[derive(Args, Debug)]
@@ -152,9 +156,17 @@ fn model_config(
         "modulus" => ImagPart::Modulus,
         o => bail!("--imag: unknown choice '{o}' (drop, add, modulus)"),
     };
+    let pool = match m.pool.as_str() {
+        "middle" => VimPool::Middle,
+        "mean" => VimPool::Mean,
+        o => bail!("--pool: unknown choice '{o}' (middle, mean)"),
+    };
+    if pool != VimPool::Middle && !matches!(cfg, VisionConfig::Vim(_)) {
+        bail!("--pool is a Vim setting (model '{}')", m.model);
+    }
     match &mut cfg {
         VisionConfig::Simba(c) => c.imag = imag,
-        VisionConfig::Vim(c) => c.tubelet = tubelet,
+        VisionConfig::Vim(c) => (c.tubelet, c.pool) = (tubelet, pool),
         VisionConfig::S4nd(c) => c.tubelet = tubelet,
         _ => {}
     }
