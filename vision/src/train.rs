@@ -1,5 +1,6 @@
-//! Data sources for the shared runner: an in-memory image (or clip) set with per-epoch seeded
-//! shuffling and augmentation, and an endless stream of moving-digits clips.
+//! Data sources for the shared runner — an in-memory image (or clip) set with per-epoch seeded
+//! shuffling and augmentation, and an endless stream of moving-digits clips — and the
+//! whole-set evaluation (accuracy, confusion matrix, inference throughput).
 
 use crate::data::{ImageSet, augment};
 use crate::models::{ImageBatch, InputShape, VisionModel, predict_classes};

@@ -1,10 +1,9 @@
 //! `eval`, `eval-video` and `predict`: a trained model on a test split or on image files.
 
-use crate::{load_model, read_info, video};
+use crate::{load_model, read_info, save_report, video};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ssm_apps::Machine;
-use ssm_core::train::write_atomic;
 use ssm_vision::data::ImageSet;
 use ssm_vision::folders::{frame_folders, load_split, read_image, resized};
 use ssm_vision::models::VisionConfig;
@@ -95,10 +94,9 @@ pub fn eval(a: EvalArgs, video: bool) -> Result<()> {
         "height": test.height, "width": test.width, "inference_images_per_second": r.images_per_second,
         "confusion": r.confusion,
     });
-    write_atomic(&out.join("eval.json"), &serde_json::to_vec_pretty(&json)?).map_err(anyhow::Error::msg)?;
     let title = format!("{} — test accuracy {:.4} ({}×{})", info.config.name(), r.accuracy, test.height, test.width);
-    ssm_core::plot::confusion_matrix(&out.join("eval-confusion.png"), &title, &info.class_names, &r.confusion)
-        .map_err(anyhow::Error::msg)?;
+    let png = out.join("eval-confusion.png");
+    save_report(&out.join("eval.json"), &json, &png, &title, &info.class_names, &r.confusion)?;
     println!(
         "{}: test accuracy {:.4} on {} items at {}×{} ({:.1} images/s) → {}",
         info.config.name(),

@@ -245,10 +245,8 @@ fn train_and_report(
     m.insert("images_per_second".into(), train_ips.into());
     m.insert("inference_images_per_second".into(), r.images_per_second.into());
     m.insert("confusion".into(), serde_json::to_value(&r.confusion)?);
-    write_atomic(&mp, &serde_json::to_vec_pretty(&metrics)?).map_err(anyhow::Error::msg)?;
     let title = format!("{} — test accuracy {:.4}", info.config.name(), r.accuracy);
-    ssm_core::plot::confusion_matrix(&out.join("confusion.png"), &title, &info.class_names, &r.confusion)
-        .map_err(anyhow::Error::msg)?;
+    save_report(&mp, &metrics, &out.join("confusion.png"), &title, &info.class_names, &r.confusion)?;
     println!(
         "{}: test accuracy {:.4} on {} items | {params} parameters | {:.1} images/s training, {:.1} images/s inference | {:.0} s training → {}",
         info.config.name(),
@@ -260,6 +258,19 @@ fn train_and_report(
         out.display()
     );
     Ok(())
+}
+
+/// Writes a JSON report (atomically) and the confusion-matrix PNG beside it.
+fn save_report(
+    json_path: &Path,
+    json: &serde_json::Value,
+    png: &Path,
+    title: &str,
+    class_names: &[String],
+    confusion: &[Vec<usize>],
+) -> Result<()> {
+    write_atomic(json_path, &serde_json::to_vec_pretty(json)?).map_err(anyhow::Error::msg)?;
+    ssm_core::plot::confusion_matrix(png, title, class_names, confusion).map_err(anyhow::Error::msg)
 }
 
 fn augment_of(name: &str) -> Result<Option<Augment>> {
