@@ -27,6 +27,24 @@ pub struct Table {
 }
 
 impl Table {
+    /// A generated series for runs without data: 3 variables with daily and weekly cycles, a
+    /// slow trend and noise, 4000 hourly rows.
+    pub fn generated() -> Table {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (rows, vars) = (4000, 3);
+        let mut values = Vec::with_capacity(rows * vars);
+        for t in 0..rows {
+            let tf = t as f64;
+            for v in 0..vars {
+                let day = (std::f64::consts::TAU * tf / 24.0 + v as f64).sin();
+                let week = (std::f64::consts::TAU * tf / 168.0).cos() * (v as f64 + 1.0) * 0.5;
+                values.push((day + week + 0.0005 * tf + 0.2 * rng.random_range(-1.0..1.0)) as f32);
+            }
+        }
+        Table { names: vec!["a".into(), "b".into(), "OT".into()], dates: None, values, rows }
+    }
+
     pub fn vars(&self) -> usize {
         self.names.len()
     }

@@ -1,6 +1,8 @@
 //! `ssm-timeseries`: long-term forecasting (S-Mamba, SiMBA-TS, a temporal SSM over patches, the
 //! DLinear baseline) on CSV series, and sequence classification of UEA / UCR `.ts` files.
 
+mod classify;
+
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -11,9 +13,8 @@ use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::MixerConfig;
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
-use ssm_timeseries::models::{ClassifierConfig, ForecastConfig};
-use ssm_timeseries::train::{ClassifySource, ForecastSource, classify_accuracy, forecast_batch, forecast_metrics};
-use ssm_timeseries::uea::TsSet;
+use ssm_timeseries::models::ForecastConfig;
+use ssm_timeseries::train::{ForecastSource, forecast_batch, forecast_metrics};
 use std::path::{Path, PathBuf};
 
 #[global_allocator]
@@ -35,9 +36,9 @@ enum Cmd {
     /// Forecast one test window: CSV of history, forecast and truth, and PNGs.
     Forecast(ForecastArgs),
     /// Train a classifier on UEA / UCR `.ts` files.
-    ClassifyTrain(ClassifyArgs),
+    ClassifyTrain(classify::ClassifyArgs),
     /// Test accuracy of a trained classifier.
-    ClassifyEval(ClassifyEvalArgs),
+    ClassifyEval(classify::ClassifyEvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -161,40 +162,6 @@ struct ForecastArgs {
     machine: Machine,
 }
 
-#[derive(Args, Debug)]
-struct ClassifyArgs {
-    /// `*_TRAIN.ts`
-    #[arg(long)]
-    train: PathBuf,
-    /// `*_TEST.ts`
-    #[arg(long)]
-    test: PathBuf,
-    /// mamba, mamba2, s4d, attention.
-    #[arg(long, default_value = "mamba")]
-    mixer: String,
-    #[arg(long, default_value_t = 64)]
-    d_model: usize,
-    #[arg(long, default_value_t = 2)]
-    layers: usize,
-    #[command(flatten)]
-    schedule: Schedule,
-    #[arg(long, default_value = "runs/classify")]
-    out: PathBuf,
-    #[command(flatten)]
-    machine: Machine,
-}
-
-#[derive(Args, Debug)]
-struct ClassifyEvalArgs {
-    #[arg(long)]
-    model: PathBuf,
-    /// Default: the test file the model was trained with.
-    #[arg(long)]
-    test: Option<PathBuf>,
-    #[command(flatten)]
-    machine: Machine,
-}
-
 /// What a forecaster's directory holds besides the checkpoint.
 #[derive(Serialize, Deserialize)]
 struct ForecastInfo {
@@ -208,36 +175,10 @@ struct ForecastInfo {
     names: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct ClassifyInfo {
-    config: ClassifierConfig,
-    stats: Vec<(f32, f32)>,
-    class_names: Vec<String>,
-    test: PathBuf,
-}
-
-/// A generated series for runs without data: 3 variables with daily and weekly cycles, a
-/// slow trend and noise, 4000 hourly rows.
-fn generated_table() -> Table {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let (rows, vars) = (4000, 3);
-    let mut values = Vec::with_capacity(rows * vars);
-    for t in 0..rows {
-        let tf = t as f64;
-        for v in 0..vars {
-            let day = (std::f64::consts::TAU * tf / 24.0 + v as f64).sin();
-            let week = (std::f64::consts::TAU * tf / 168.0).cos() * (v as f64 + 1.0) * 0.5;
-            values.push((day + week + 0.0005 * tf + 0.2 * rng.random_range(-1.0..1.0)) as f32);
-        }
-    }
-    Table { names: vec!["a".into(), "b".into(), "OT".into()], dates: None, values, rows }
-}
-
 fn load_table(path: Option<&Path>) -> Result<(Table, Protocol)> {
     match path {
         Some(p) => Ok((Table::read(p)?, Protocol::for_path(p))),
-        None => Ok((generated_table(), Protocol::Ratio { train: 0.7, test: 0.2 })),
+        None => Ok((Table::generated(), Protocol::Ratio { train: 0.7, test: 0.2 })),
     }
 }
 
@@ -441,79 +382,13 @@ fn forecast(a: ForecastArgs) -> Result<()> {
     Ok(())
 }
 
-fn classify_train(a: ClassifyArgs) -> Result<()> {
-    let device = a.machine.device()?;
-    let train = TsSet::read(&a.train, None)?;
-    let test = TsSet::read(&a.test, Some(&train.class_names))?;
-    if test.dims != train.dims {
-        bail!("{}: {} dimensions, the training file has {}", a.test.display(), test.dims, train.dims);
-    }
-    let stats = train.stats();
-    let mut block = BlockConfig::new(MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?);
-    block.mlp_hidden = Some(2 * a.d_model);
-    let config = ClassifierConfig { dims: train.dims, classes: train.class_names.len(), block, layers: a.layers };
-    println!(
-        "{}: {} train / {} test cases, {} dimensions, lengths {}–{}, {} classes",
-        train.problem,
-        train.len(),
-        test.len(),
-        train.dims,
-        train.lengths.iter().min().unwrap_or(&0),
-        train.max_len(),
-        config.classes
-    );
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
-    let info = ClassifyInfo {
-        config: config.clone(),
-        stats: stats.clone(),
-        class_names: train.class_names.clone(),
-        test: a.test.clone(),
-    };
-    write_atomic(&a.out.join("classifier.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
-    let adev = device.clone().autodiff();
-    adev.seed(a.schedule.seed);
-    let model = config.init(&adev);
-    let params = model.num_params();
-    // Evaluation during training uses the training cases (no separate validation split in
-    // these archives); the test file is scored once, at the end.
-    let mut src = ClassifySource::new(train.clone(), train, stats.clone(), a.schedule.batch, a.schedule.seed);
-    let tc = a.schedule.config(&a.out, src.train.len());
-    let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
-    let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
-    update_metrics(
-        &a.out,
-        serde_json::json!({"problem": test.problem, "mixer": a.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}),
-    )?;
-    println!(
-        "{}: test accuracy {acc:.4} on {} cases ({params} parameters) → {}",
-        test.problem,
-        test.len(),
-        a.out.display()
-    );
-    Ok(())
-}
-
-fn classify_eval(a: ClassifyEvalArgs) -> Result<()> {
-    let device = a.machine.device()?;
-    let info: ClassifyInfo = read_json(&a.model.join("classifier.json"))?;
-    let path = a.test.clone().unwrap_or(info.test.clone());
-    let test = TsSet::read(&path, Some(&info.class_names))?;
-    if test.dims != info.config.dims {
-        bail!("{}: {} dimensions, the model takes {}", path.display(), test.dims, info.config.dims);
-    }
-    let model = load_checkpoint(&a.model.join("checkpoint"), info.config.init(&device)).map_err(anyhow::Error::msg)?;
-    let acc = classify_accuracy(&model, &test, &info.stats, &device);
-    println!("{}: test accuracy {acc:.4} on {} cases", test.problem, test.len());
-    Ok(())
-}
-
 fn main() {
     let cli = Cli::parse();
     ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Forecast(a) => forecast(a),
-        Cmd::ClassifyTrain(a) => classify_train(a),
-        Cmd::ClassifyEval(a) => classify_eval(a),
+        Cmd::ClassifyTrain(a) => classify::classify_train(a),
+        Cmd::ClassifyEval(a) => classify::classify_eval(a),
     });
 }
