@@ -32,7 +32,6 @@ pub struct ForecastSource {
     pub lookback: usize,
     pub horizon: usize,
     pub batch: usize,
-    pub seed: u64,
     order: EpochOrder,
 }
 
@@ -51,7 +50,7 @@ impl ForecastSource {
             }
         }
         let order = EpochOrder::new(train.windows(lookback, horizon), seed);
-        Ok(Self { train, val, lookback, horizon, batch, seed, order })
+        Ok(Self { train, val, lookback, horizon, batch, order })
     }
 }
 

@@ -113,9 +113,7 @@ pub fn train_video(a: VideoArgs) -> Result<()> {
     let generator = MovingDigits::new(a.frames, a.size, clip_label(&a.label)?);
     let digits = load_digits(&a.digits_train, false)?;
     let test = generated_test_clips(&spec)?;
-    let eval = ImageSet::clone(&test);
-    let eval_idx = eval_subset(eval.len(), a.schedule.eval_size);
-    let eval_part = eval.subset(&eval_idx);
+    let eval_part = test.subset(&eval_subset(test.len(), a.schedule.eval_size));
     let classes = generator.classes(&digits);
     let mut src = ClipSource::new(generator, digits, &eval_part, a.schedule.batch, a.schedule.seed);
     let cfg = model_config(&a.model, input_shape(&test), classes, a.tubelet)?;
