@@ -1,9 +1,21 @@
-//! Pieces the ssm binaries share.
+//! The app toolkit every ssm binary shares: the global allocator, the machine flags, the
+//! training flags, mixer selection from the registry, per-app flag defaults, the metrics
+//! writer and the single-line error exit.
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use clap::Args;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser};
+use ssm_core::backbone::{BackboneConfig, LayerTemplate, parse_layout};
 use ssm_core::device::device_by_name;
+use ssm_core::layers::MoeConfig;
+use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
+use ssm_core::train::{TrainConfig, write_atomic};
+use std::path::{Path, PathBuf};
+
+/// One allocator for every binary (they all link this library).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `--device` and `--threads`, common to the domain apps.
 #[derive(Args, Debug, Clone)]
@@ -22,8 +34,184 @@ impl Machine {
         if let Some(t) = self.threads {
             rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
         }
-        device_by_name(&self.device).map_err(anyhow::Error::msg)
+        Ok(device_by_name(&self.device)?)
     }
+}
+
+/// The training flags every training command takes. Each app sets its own defaults with
+/// [`parse_with_defaults`] (they show in `--help`).
+#[derive(Args, Debug, Clone)]
+pub struct TrainFlags {
+    /// Optimiser steps (where the app has no default, it derives them from --epochs).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Evaluations (and checkpoints) per run.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW, linear warm-up then cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.05)]
+    pub weight_decay: f64,
+    /// Training-time budget in seconds: the step count is fitted to it.
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Output directory (checkpoints, metrics.json, plots).
+    #[arg(long, default_value = "runs/out")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub machine: Machine,
+}
+
+impl TrainFlags {
+    /// The step count: `--steps`, else `derived()`.
+    pub fn steps_or(&self, derived: impl FnOnce() -> usize) -> usize {
+        self.steps.unwrap_or_else(derived)
+    }
+
+    /// The runner's settings for `steps` steps written to `out` (warm-up: 5 % of the steps, at
+    /// most 200).
+    pub fn config_in(&self, steps: usize, out: &Path) -> TrainConfig {
+        TrainConfig {
+            steps,
+            epochs: self.epochs,
+            lr: self.lr,
+            warmup_steps: (steps / 20).clamp(1, 200),
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            out: Some(out.to_path_buf()),
+            resume: self.resume,
+            time_budget: self.time_budget,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// [`TrainFlags::config_in`] `--out`.
+    pub fn config(&self, steps: usize) -> TrainConfig {
+        self.config_in(steps, &self.out)
+    }
+}
+
+/// A `--mixer` value parser over the registry's names.
+pub fn mixer_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(MIXER_NAMES)
+}
+
+/// `--mixer NAME` and `--mixer-opt key=value` (repeatable).
+#[derive(Args, Debug, Clone)]
+pub struct MixerArgs {
+    /// Sequence mixer (any registered family).
+    #[arg(long, default_value = DEFAULT_MIXER, value_parser = mixer_names())]
+    pub mixer: String,
+    /// A mixer setting, `key=value` (e.g. d_state=32); repeatable. Unknown keys list the known.
+    #[arg(long = "mixer-opt", value_name = "KEY=VALUE")]
+    pub mixer_opt: Vec<String>,
+}
+
+impl MixerArgs {
+    /// The chosen mixer's configuration at width `d_model`, with the options applied.
+    pub fn config(&self, d_model: usize) -> Result<MixerConfig> {
+        Ok(MixerConfig::with_options(&self.mixer, d_model, &self.mixer_opt)?)
+    }
+}
+
+/// The stack of layers: one family (`--mixer`) or a hybrid layout (`--layout`), with the
+/// channel mixers' sizes.
+#[derive(Args, Debug, Clone)]
+pub struct LayoutArgs {
+    #[command(flatten)]
+    pub mixer: MixerArgs,
+    /// A hybrid stack instead of one family: items `MIXER[+mlp|+moe|+none][*N]`, comma-separated,
+    /// cycled to --layers (e.g. "mamba*3,attention"; see ARCHITECTURE.md).
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// Hidden width of the MLP after each mixer (default: 4·width, and only in blocks that
+    /// have one: attention's, or `+mlp` items); given alone, every layer gets an MLP.
+    #[arg(long)]
+    pub mlp: Option<usize>,
+    /// Experts of `+moe` layers.
+    #[arg(long, default_value_t = 4)]
+    pub moe_experts: usize,
+    /// Experts each token is routed to.
+    #[arg(long, default_value_t = 2)]
+    pub moe_top_k: usize,
+}
+
+impl LayoutArgs {
+    /// The backbone of `depth` layers at width `d_model`.
+    pub fn backbone(&self, d_model: usize, depth: usize) -> Result<BackboneConfig> {
+        let mut t = LayerTemplate::new(d_model);
+        t.mixer_options = self.mixer.mixer_opt.clone();
+        t.mlp_hidden = self.mlp.unwrap_or(4 * d_model);
+        t.moe = MoeConfig::new(self.moe_experts, self.moe_top_k, 2 * d_model);
+        let layout = match (&self.layout, self.mlp) {
+            (Some(l), _) => l.clone(),
+            (None, Some(_)) => format!("{}+mlp", self.mixer.mixer),
+            (None, None) => self.mixer.mixer.clone(),
+        };
+        if self.moe_top_k == 0 || self.moe_top_k > self.moe_experts {
+            anyhow::bail!("--moe-top-k {} must be between 1 and --moe-experts {}", self.moe_top_k, self.moe_experts);
+        }
+        Ok(parse_layout(&layout, Some(depth), &t)?)
+    }
+}
+
+/// Parses the command line of `C` after setting per-app defaults: `(subcommand, [(arg, value)])`
+/// with `""` for the top-level command.
+pub fn parse_with_defaults<C: Parser>(defaults: &[(&str, &[(&'static str, &'static str)])]) -> C {
+    let mut cmd = C::command();
+    for (sub, args) in defaults {
+        let apply = |mut c: clap::Command| {
+            for (id, value) in args.iter() {
+                c = c.mut_arg(*id, |a| a.default_value(*value));
+            }
+            c
+        };
+        cmd = if sub.is_empty() { apply(cmd) } else { cmd.mut_subcommand(*sub, apply) };
+    }
+    let parsed = cmd.try_get_matches().and_then(|m| C::from_arg_matches(&m));
+    parsed.unwrap_or_else(|e| usage_error(e))
+}
+
+/// Help and version as clap prints them; any other command-line error as one `error:` line
+/// (exit status 2).
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind::{DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand, DisplayVersion};
+    if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let skip = |l: &&str| l.is_empty() || l.starts_with("Usage:") || l.starts_with("For more information");
+    let line: Vec<&str> = text.lines().map(str::trim).filter(|l| !skip(l)).collect();
+    eprintln!("{}", line.join(" "));
+    std::process::exit(2)
+}
+
+/// Merges `fields` into `out/metrics.json` (creating it), atomically.
+pub fn update_metrics(out: &Path, fields: serde_json::Value) -> Result<()> {
+    let path = out.join("metrics.json");
+    let mut m: serde_json::Value = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{}: not JSON", path.display()))?,
+        Err(_) => serde_json::json!({}),
+    };
+    if let (Some(m), serde_json::Value::Object(f)) = (m.as_object_mut(), fields) {
+        m.extend(f);
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&m)?)?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(value)?)?;
+    Ok(())
 }
 
 /// Median wall-clock seconds of `reps` calls of `f`, after one untimed warm-up call.

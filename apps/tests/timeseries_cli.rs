@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ok, one_error_line};
+use common::{ok, one_error_line, usage_error_line};
 use std::process::Command;
 
 fn bin() -> Command {
@@ -124,7 +124,7 @@ fn bad_input_gives_one_error_line() {
     let o = bin().args(["train", "--data"]).arg(d.join("s.csv")).arg("--out").arg(d.join("r")).output().unwrap();
     one_error_line(&o, "s.csv");
     let o = bin().args(["train", "--model", "prophet", "--out"]).arg(d.join("r")).output().unwrap();
-    one_error_line(&o, "unknown model 'prophet'");
+    usage_error_line(&o, "invalid value 'prophet'");
     std::fs::write(d.join("x.ts"), "@data\n1,2:zz\n").unwrap();
     let o = bin()
         .args(["classify-train", "--train"])

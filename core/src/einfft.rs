@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// What becomes of the imaginary part of IFFT2(Y), which is not zero in general (Y is not
 /// Hermitian after the complex weights).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum ImagPart {
     /// Keep the real part, as the released code does silently (`x.to(torch.float32)` on a complex
     /// tensor). Equivalent to projecting Y onto Hermitian spectra before the inverse transform.

@@ -16,3 +16,8 @@ impl FileError {
         FileError { path: path.to_path_buf(), msg: msg.into() }
     }
 }
+
+/// A setting or combination of settings that cannot work (one line saying which and why).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);

@@ -4,6 +4,7 @@
 //! workspace root). When the directory is missing — a user's clone without `shared/` — tests
 //! print why and skip.
 
+use crate::error::FileError;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::path::{Path, PathBuf};
@@ -38,10 +39,14 @@ pub fn values_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 values")
 }
 
-/// The largest absolute element-wise difference of two equally long slices.
+/// The largest absolute element-wise difference of two equally long slices (infinite where
+/// either holds a NaN, so a NaN never passes a tolerance).
 pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
     assert_eq!(a.len(), b.len(), "compared slices differ in length");
-    a.iter().zip(b).fold(0.0, |m, (x, y)| m.max(((*x).into() - (*y).into()).abs()))
+    a.iter().zip(b).fold(0.0, |m, (x, y)| {
+        let d = ((*x).into() - (*y).into()).abs();
+        if d.is_nan() { f64::INFINITY } else { m.max(d) }
+    })
 }
 
 /// A safetensors file held in memory.
@@ -51,9 +56,9 @@ pub struct SafeFile {
 }
 
 impl SafeFile {
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: not a safetensors file: {e}", path.display()))?;
+    pub fn open(path: &Path) -> Result<Self, FileError> {
+        let bytes = std::fs::read(path).map_err(|e| FileError::new(path, e.to_string()))?;
+        SafeTensors::deserialize(&bytes).map_err(|e| FileError::new(path, format!("not a safetensors file: {e}")))?;
         Ok(Self { path: path.to_path_buf(), bytes })
     }
 
@@ -70,25 +75,25 @@ impl SafeFile {
     }
 
     /// Values as f64 with the shape.
-    pub fn values(&self, name: &str) -> Result<(Vec<f64>, Vec<usize>), String> {
+    pub fn values(&self, name: &str) -> Result<(Vec<f64>, Vec<usize>), FileError> {
         let st = self.st();
-        let t = st.tensor(name).map_err(|e| format!("{}: tensor {name}: {e}", self.path.display()))?;
+        let t = st.tensor(name).map_err(|e| FileError::new(&self.path, format!("tensor {name}: {e}")))?;
         let data = t.data();
         let v: Vec<f64> = match t.dtype() {
             Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
             Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
             Dtype::I32 => data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            d => return Err(format!("{}: tensor {name}: unsupported dtype {d:?}", self.path.display())),
+            d => return Err(FileError::new(&self.path, format!("tensor {name}: unsupported dtype {d:?}"))),
         };
         Ok((v, t.shape().to_vec()))
     }
 
     /// A tensor of rank `D` on `device` (f32, or f64 when `f64` is set).
-    pub fn tensor<const D: usize>(&self, name: &str, device: &Device, f64: bool) -> Result<Tensor<D>, String> {
+    pub fn tensor<const D: usize>(&self, name: &str, device: &Device, f64: bool) -> Result<Tensor<D>, FileError> {
         let (v, shape) = self.values(name)?;
         if shape.len() != D {
-            return Err(format!("{}: tensor {name} has shape {shape:?}, expected rank {D}", self.path.display()));
+            return Err(FileError::new(&self.path, format!("tensor {name} has shape {shape:?}, expected rank {D}")));
         }
         if f64 {
             Ok(Tensor::from_data(TensorData::new(v, shape), (device, DType::F64)))

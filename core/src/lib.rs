@@ -20,6 +20,7 @@
 //! assert_eq!(u.grad(&grads).unwrap().dims(), [b, d, l]);
 //! ```
 
+pub mod backbone;
 pub mod blocks;
 pub mod complex;
 pub mod data;
@@ -29,6 +30,8 @@ pub mod error;
 pub mod fft;
 pub mod fixtures;
 pub mod kernels;
+pub mod layers;
+pub mod loss;
 pub mod mixers;
 pub mod models;
 pub mod plot;

@@ -1,22 +1,42 @@
 //! A token-sequence model over any mixer: embedding → backbone → head, the model the synthetic
 //! tasks and `ssm-compare` train, with cross-entropy over the scored positions.
 
-use crate::blocks::{Backbone, BlockConfig};
+use crate::backbone::BackboneConfig;
+use crate::blocks::Backbone;
+use crate::loss::cross_entropy;
 use crate::mixers::MixerState;
 use crate::tasks::TokenBatch;
 use crate::train::{Stats, Trainable};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "SavedTokenModelConfig")]
 pub struct TokenModelConfig {
     pub vocab: usize,
     pub n_classes: usize,
-    pub n_layers: usize,
-    pub block: BlockConfig,
+    pub backbone: BackboneConfig,
+}
+
+/// The config as saved now, or as saved before backbones were lists (`n_layers` × `block`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SavedTokenModelConfig {
+    Layers { vocab: usize, n_classes: usize, backbone: BackboneConfig },
+    Uniform { vocab: usize, n_classes: usize, n_layers: usize, block: crate::blocks::BlockConfig },
+}
+
+impl From<SavedTokenModelConfig> for TokenModelConfig {
+    fn from(s: SavedTokenModelConfig) -> Self {
+        match s {
+            SavedTokenModelConfig::Layers { vocab, n_classes, backbone } => Self { vocab, n_classes, backbone },
+            SavedTokenModelConfig::Uniform { vocab, n_classes, n_layers, block } => {
+                Self { vocab, n_classes, backbone: BackboneConfig::uniform(block, n_layers) }
+            }
+        }
+    }
 }
 
 #[derive(Module, Debug)]
@@ -28,10 +48,10 @@ pub struct TokenModel {
 
 impl TokenModelConfig {
     pub fn init(&self, device: &Device) -> TokenModel {
-        let d = self.block.mixer.d_model();
+        let d = self.backbone.d_model();
         TokenModel {
             embedding: EmbeddingConfig::new(self.vocab, d).init(device),
-            backbone: Backbone::new(&self.block, self.n_layers, device),
+            backbone: self.backbone.init(device),
             head: LinearConfig::new(d, self.n_classes).init(device),
         }
     }
@@ -76,33 +96,22 @@ impl TokenTensors {
 impl Trainable for TokenModel {
     type Batch = TokenTensors;
 
+    /// Cross-entropy over the scored positions, plus the MoE layers' load-balancing loss.
     fn loss(&self, b: &TokenTensors) -> (Tensor<1>, Stats) {
-        let logits = self.forward(b.inputs.clone());
+        let (h, _, aux) = self.backbone.forward_aux(self.embedding.forward(b.inputs.clone()), None);
+        let logits = self.head.forward(h);
         let classes = logits.dims()[2];
         let flat = logits.reshape([b.batch * b.len, classes]);
-        let idx: Vec<i64> = b.targets.iter().enumerate().filter(|(_, t)| **t >= 0).map(|(i, _)| i as i64).collect();
+        let (idx, tgt): (Vec<i64>, Vec<i64>) =
+            b.targets.iter().enumerate().filter(|(_, t)| **t >= 0).map(|(i, t)| (i as i64, *t)).unzip();
         assert!(!idx.is_empty(), "token batch has no scored position");
-        let device = flat.device();
-        let n = idx.len();
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(idx.clone(), [n]), &device);
-        let picked = flat.select(0, rows); // [n, classes]
-        let tgt: Vec<i64> = idx.iter().map(|&i| b.targets[i as usize]).collect();
-        let tgt_t = Tensor::<1, Int>::from_data(TensorData::new(tgt.clone(), [n]), &device);
-        let logp = log_softmax(picked.clone(), 1);
-        let nll = logp.gather(1, tgt_t.unsqueeze_dim(1)).neg().mean();
-        let pred = picked.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-        let correct = pred.iter().zip(&tgt).filter(|(p, t)| p == t).count();
-        let loss_val = nll.clone().into_scalar_f64();
-        (nll, Stats { loss_sum: loss_val * n as f64, correct, count: n, items: b.batch * b.len })
-    }
-}
-
-trait ScalarF64 {
-    fn into_scalar_f64(self) -> f64;
-}
-
-impl ScalarF64 for Tensor<1> {
-    fn into_scalar_f64(self) -> f64 {
-        self.into_data().convert::<f64>().try_to_vec::<f64>().map(|v| v[0]).unwrap_or(f64::NAN)
+        let (device, n) = (flat.device(), idx.len());
+        let int = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [n]), &device);
+        let (nll, stats) = cross_entropy(flat.select(0, int(idx)), int(tgt));
+        let loss = match aux {
+            Some(a) => nll + a,
+            None => nll,
+        };
+        (loss, Stats { items: b.batch * b.len, ..stats })
     }
 }

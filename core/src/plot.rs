@@ -1,5 +1,6 @@
 //! PNG charts with plotters (bitmap backend, DejaVu Sans embedded: no system fonts needed).
 
+use crate::error::FileError;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -83,9 +84,9 @@ pub fn line_chart(
     series: &[(String, Vec<(f64, f64)>)],
     x_scale: Scale,
     y_scale: Scale,
-) -> Result<(), String> {
+) -> Result<(), FileError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| FileError::new(path, e.to_string());
     let xr = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)), x_scale);
     let yr = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)), y_scale);
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
@@ -148,9 +149,9 @@ pub fn line_chart(
 }
 
 /// Bar chart of named values in [0, y_max] to a PNG file.
-pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)], y_max: f64) -> Result<(), String> {
+pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)], y_max: f64) -> Result<(), FileError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| FileError::new(path, e.to_string());
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let n = bars.len().max(1) as i32;
@@ -195,9 +196,9 @@ pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]
 
 /// Confusion matrix `counts[true][predicted]` as a PNG heatmap: rows normalised to the true
 /// class's count (colour), the raw counts printed in the cells.
-pub fn confusion_matrix(path: &Path, title: &str, names: &[String], counts: &[Vec<usize>]) -> Result<(), String> {
+pub fn confusion_matrix(path: &Path, title: &str, names: &[String], counts: &[Vec<usize>]) -> Result<(), FileError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let err = |e: &dyn std::fmt::Display| FileError::new(path, e.to_string());
     let k = counts.len();
     let cell = (600 / k.max(1)).clamp(12, 60) as u32;
     let side = cell * k as u32;

@@ -10,6 +10,7 @@
 //!   the keys again at random places; each must be answered with its value.
 //! - **ListOps** (LRA): nested MIN/MAX/MED/SM expressions, classified 0–9 at the last token.
 
+use crate::error::{FileError, InvalidConfig};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -92,25 +93,27 @@ impl SyntheticTask {
     }
 
     /// Checks the parameters, with a message naming the problem.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         match *self {
             Self::SelectiveCopying { len, n_tokens, vocab } => {
                 if n_tokens == 0 || n_tokens > len || vocab == 0 {
-                    return Err(format!(
+                    return Err(InvalidConfig(format!(
                         "selective-copying: need 0 < n_tokens ({n_tokens}) ≤ len ({len}) and vocab > 0"
-                    ));
+                    )));
                 }
             }
             Self::InductionHeads { len, vocab } => {
                 if len < 4 || vocab < 2 {
-                    return Err(format!("induction-heads: need len ≥ 4 (got {len}) and vocab ≥ 2 (got {vocab})"));
+                    return Err(InvalidConfig(format!(
+                        "induction-heads: need len ≥ 4 (got {len}) and vocab ≥ 2 (got {vocab})"
+                    )));
                 }
             }
             Self::Mqar { len, n_pairs, vocab } => {
                 if n_pairs == 0 || 3 * n_pairs > len || vocab < 2 * n_pairs {
-                    return Err(format!(
+                    return Err(InvalidConfig(format!(
                         "mqar: need 3·n_pairs ≤ len and 2·n_pairs ≤ vocab (n_pairs {n_pairs}, len {len}, vocab {vocab})"
-                    ));
+                    )));
                 }
             }
         }
@@ -195,8 +198,8 @@ pub struct ListOps {
 
 impl ListOps {
     /// Reads an LRA ListOps TSV (`Source\tTarget` header), plain or gzipped.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, FileError> {
+        let file = std::fs::File::open(path).map_err(|e| FileError::new(path, e.to_string()))?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
@@ -204,13 +207,12 @@ impl ListOps {
         };
         let mut out = ListOps { sequences: Vec::new(), labels: Vec::new() };
         for (i, line) in BufReader::new(reader).lines().enumerate() {
-            let line = line.map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
+            let line = line.map_err(|e| FileError::new(path, format!("line {}: {e}", i + 1)))?;
             if i == 0 {
                 if !line.starts_with("Source") {
-                    return Err(format!(
-                        "{}: expected a 'Source\\tTarget' header, got {:?}",
-                        path.display(),
-                        trunc(&line)
+                    return Err(FileError::new(
+                        path,
+                        format!("expected a 'Source\\tTarget' header, got {:?}", trunc(&line)),
                     ));
                 }
                 continue;
@@ -220,29 +222,29 @@ impl ListOps {
             }
             let (src, tgt) = line
                 .rsplit_once('\t')
-                .ok_or_else(|| format!("{}: line {}: no tab between source and target", path.display(), i + 1))?;
+                .ok_or_else(|| FileError::new(path, format!("line {}: no tab between source and target", i + 1)))?;
             let label: i64 = tgt
                 .trim()
                 .parse()
                 .ok()
                 .filter(|v| (0..10).contains(v))
-                .ok_or_else(|| format!("{}: line {}: target {:?} is not 0–9", path.display(), i + 1, tgt))?;
+                .ok_or_else(|| FileError::new(path, format!("line {}: target {tgt:?} is not 0–9", i + 1)))?;
             let mut seq = Vec::new();
             for tok in src.split_whitespace().filter(|t| *t != "(" && *t != ")") {
                 let id = LISTOPS_VOCAB
                     .iter()
                     .position(|v| *v == tok)
-                    .ok_or_else(|| format!("{}: line {}: unknown token {:?}", path.display(), i + 1, tok))?;
+                    .ok_or_else(|| FileError::new(path, format!("line {}: unknown token {tok:?}", i + 1)))?;
                 seq.push(id as i64);
             }
             if seq.is_empty() {
-                return Err(format!("{}: line {}: empty expression", path.display(), i + 1));
+                return Err(FileError::new(path, format!("line {}: empty expression", i + 1)));
             }
             out.sequences.push(seq);
             out.labels.push(label);
         }
         if out.labels.is_empty() {
-            return Err(format!("{}: no examples", path.display()));
+            return Err(FileError::new(path, "no examples"));
         }
         Ok(out)
     }

@@ -1,8 +1,9 @@
 //! Synthetic tasks, the ListOps loader, the learning-rate schedule and the training runner.
 
 use burn::tensor::Device;
+use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
+use ssm_core::mixers::{DEFAULT_MIXER, MixerConfig};
 use ssm_core::models::{TokenModelConfig, TokenTensors};
 use ssm_core::tasks::{ListOps, SyntheticTask};
 use ssm_core::train::{DataSource, TrainConfig, fit};
@@ -82,11 +83,11 @@ fn listops_parses_files_and_rejects_bad_input() {
     // errors name the file and the problem
     let bad = dir.join("bad.tsv");
     std::fs::write(&bad, "Source\tTarget\n( [FOO 1 ) ]\t3\n").unwrap();
-    let err = ListOps::load(&bad).unwrap_err();
+    let err = ListOps::load(&bad).unwrap_err().to_string();
     assert!(err.contains("bad.tsv") && err.contains("unknown token"), "{err}");
     std::fs::write(&bad, "Source\tTarget\n( [SM 1 ) ]\t12\n").unwrap();
-    assert!(ListOps::load(&bad).unwrap_err().contains("not 0–9"));
-    assert!(ListOps::load(&dir.join("missing.tsv")).unwrap_err().contains("missing.tsv"));
+    assert!(ListOps::load(&bad).unwrap_err().to_string().contains("not 0–9"));
+    assert!(ListOps::load(&dir.join("missing.tsv")).unwrap_err().to_string().contains("missing.tsv"));
     // The shared LRA files, when present.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthetic_tasks/listops");
     let real = root.join("basic_test.tsv.gz");
@@ -110,13 +111,12 @@ fn learning_rate_warms_up_then_decays() {
     assert!(c.lr_at(30) > c.lr_at(60));
 }
 
-/// A one-layer Mamba token model of width `d` for `task`.
+/// A one-layer model of the default mixer (Mamba), width `d`, for `task`.
 fn one_layer_mamba(task: &SyntheticTask, d: usize) -> TokenModelConfig {
     TokenModelConfig {
         vocab: task.vocab_size(),
         n_classes: task.vocab_size(),
-        n_layers: 1,
-        block: BlockConfig::new(MixerConfig::by_name("mamba", d).unwrap()),
+        backbone: BackboneConfig::uniform(BlockConfig::new(MixerConfig::by_name(DEFAULT_MIXER, d).unwrap()), 1),
     }
 }
 

@@ -24,7 +24,7 @@ pub fn read_config(dir: &Path) -> Result<LmConfig, CheckpointError> {
     let text = std::fs::read_to_string(&path).map_err(|e| FileError::new(&path, e.to_string()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| FileError::new(&path, format!("invalid JSON: {e}")))?;
-    LmConfig::from_json(&v).map_err(|e| FileError::new(&path, e))
+    LmConfig::from_json(&v).map_err(|e| FileError::new(&path, e.to_string()))
 }
 
 /// The weight files of a checkpoint directory.

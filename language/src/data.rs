@@ -3,6 +3,7 @@
 //! of validation windows. Validation loss is reported in nats per token and in bits per byte.
 
 use crate::model::LmBatch;
+use crate::tokenizer::TokenizerError;
 use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,25 +22,30 @@ pub struct TextData {
     pub eval_windows: usize,
 }
 
+/// Why a text cannot be used for training.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error("text too short for context {context}: {train} train and {val} validation tokens")]
+    TooShort { context: usize, train: usize, val: usize },
+}
+
 impl TextData {
     /// Splits `text` at 90 % of its tokens. `encode` maps text to tokens.
     pub fn split(
         text: &str,
-        encode: impl Fn(&str) -> Result<Vec<u32>, String>,
+        encode: impl Fn(&str) -> Result<Vec<u32>, TokenizerError>,
         context: usize,
         batch: usize,
         seed: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TextError> {
         let cut = text.char_indices().nth(text.chars().count() * 9 / 10).map_or(text.len(), |(i, _)| i);
         let (a, b) = text.split_at(cut);
         let train = encode(a)?;
         let val = encode(b)?;
         if train.len() <= context + 1 || val.len() <= context + 1 {
-            return Err(format!(
-                "text too short for context {context}: {} train and {} validation tokens",
-                train.len(),
-                val.len()
-            ));
+            return Err(TextError::TooShort { context, train: train.len(), val: val.len() });
         }
         let val_bytes_per_token = b.len() as f64 / val.len() as f64;
         Ok(Self { train, val, val_bytes_per_token, context, batch, seed, eval_windows: 256 })

@@ -10,10 +10,10 @@
 use crate::config::LmConfig;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ssm_core::blocks::Backbone;
 use ssm_core::kernels::{linear_rows, matmul_rows};
+use ssm_core::loss::cross_entropy;
 use ssm_core::mixers::MixerState;
 use ssm_core::train::{Stats, Trainable};
 
@@ -34,7 +34,7 @@ impl LmConfig {
             embedding: EmbeddingConfig::new(self.vocab_size, d)
                 .with_initializer(Initializer::Normal { mean: 0.0, std: 0.02 })
                 .init(device),
-            backbone: Backbone::new(&self.block, self.n_layers, device),
+            backbone: self.backbone.init(device),
             lm_head: (!self.tie_embeddings).then(|| {
                 LinearConfig::new(d, self.vocab_size)
                     .with_bias(false)
@@ -144,14 +144,11 @@ impl Trainable for LanguageModel {
 
     /// Mean next-token cross-entropy in nats; accuracy of the arg-max prediction.
     fn loss(&self, batch: &LmBatch) -> (Tensor<1>, Stats) {
-        let logits = self.forward(batch.inputs.clone());
+        let (h, _, aux) = self.backbone.forward_aux(self.embedding.forward(batch.inputs.clone()), None);
+        let logits = self.head(h);
         let [b, l, v] = logits.dims();
-        let flat = logits.reshape([b * l, v]);
-        let tgt = batch.targets.clone().reshape([b * l, 1]);
-        let nll = log_softmax(flat.clone(), 1).gather(1, tgt.clone()).neg().mean();
-        let correct =
-            flat.argmax(1).equal(tgt).int().sum().into_data().convert::<i64>().try_to_vec::<i64>().unwrap()[0];
-        let loss = nll.clone().into_data().convert::<f64>().try_to_vec::<f64>().unwrap()[0];
-        (nll, Stats { loss_sum: loss * (b * l) as f64, correct: correct as usize, count: b * l, items: b * l })
+        let (nll, stats) = cross_entropy(logits.reshape([b * l, v]), batch.targets.clone().reshape([b * l]));
+        // A mixture-of-experts layer adds its load-balancing loss to what is minimised.
+        (aux.map_or(nll.clone(), |a| nll + a), stats)
     }
 }

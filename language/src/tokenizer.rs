@@ -4,7 +4,19 @@
 //! first, `ssm_tokenizer.json` for the other two.
 
 use serde::{Deserialize, Serialize};
+use ssm_core::error::FileError;
 use std::path::Path;
+
+/// Why text could not be tokenized, or a tokenizer read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("character {0:?} is not in the vocabulary")]
+    UnknownChar(char),
+    #[error("tokenizer: {0}")]
+    Hf(String),
+}
 
 pub enum Tokenizer {
     Byte,
@@ -26,7 +38,7 @@ const OWN_FILE: &str = "ssm_tokenizer.json";
 
 impl Tokenizer {
     /// `byte`, `char` (built from `text`) or a path to a `tokenizer.json`.
-    pub fn from_spec(spec: &str, text: &str) -> Result<Self, String> {
+    pub fn from_spec(spec: &str, text: &str) -> Result<Self, TokenizerError> {
         match spec {
             "byte" => Ok(Self::Byte),
             "char" => Ok(Self::char_level(text)),
@@ -41,10 +53,10 @@ impl Tokenizer {
         Self::Char { chars }
     }
 
-    pub fn from_hf_file(path: &Path) -> Result<Self, String> {
+    pub fn from_hf_file(path: &Path) -> Result<Self, TokenizerError> {
         tokenizers::Tokenizer::from_file(path)
             .map(|t| Self::Hf(Box::new(t)))
-            .map_err(|e| format!("{}: not a tokenizer.json: {e}", path.display()))
+            .map_err(|e| FileError::new(path, format!("not a tokenizer.json: {e}")).into())
     }
 
     pub fn name(&self) -> &'static str {
@@ -63,19 +75,16 @@ impl Tokenizer {
         }
     }
 
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         match self {
             Self::Byte => Ok(text.bytes().map(u32::from).collect()),
             Self::Char { chars } => text
                 .chars()
-                .map(|c| {
-                    chars
-                        .binary_search(&c)
-                        .map(|i| i as u32)
-                        .map_err(|_| format!("character {c:?} is not in the vocabulary"))
-                })
+                .map(|c| chars.binary_search(&c).map(|i| i as u32).map_err(|_| TokenizerError::UnknownChar(c)))
                 .collect(),
-            Self::Hf(t) => t.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string()),
+            Self::Hf(t) => {
+                t.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| TokenizerError::Hf(e.to_string()))
+            }
         }
     }
 
@@ -91,23 +100,23 @@ impl Tokenizer {
     }
 
     /// Writes the tokenizer into a checkpoint directory.
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
+    pub fn save(&self, dir: &Path) -> Result<(), TokenizerError> {
         let (file, json) = match self {
             Self::Byte => (OWN_FILE, serde_json::to_string(&Saved::Byte).unwrap()),
             Self::Char { chars } => {
                 (OWN_FILE, serde_json::to_string(&Saved::Char { chars: chars.iter().collect() }).unwrap())
             }
-            Self::Hf(t) => ("tokenizer.json", t.to_string(false).map_err(|e| e.to_string())?),
+            Self::Hf(t) => ("tokenizer.json", t.to_string(false).map_err(|e| TokenizerError::Hf(e.to_string()))?),
         };
-        ssm_core::train::write_atomic(&dir.join(file), json.as_bytes())
+        Ok(ssm_core::train::write_atomic(&dir.join(file), json.as_bytes())?)
     }
 
     /// The tokenizer saved in a checkpoint directory, if any.
-    pub fn load(dir: &Path) -> Result<Option<Self>, String> {
+    pub fn load(dir: &Path) -> Result<Option<Self>, TokenizerError> {
         let own = dir.join(OWN_FILE);
         if own.exists() {
-            let text = std::fs::read_to_string(&own).map_err(|e| format!("{}: {e}", own.display()))?;
-            let saved: Saved = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", own.display()))?;
+            let text = std::fs::read_to_string(&own).map_err(|e| FileError::new(&own, e.to_string()))?;
+            let saved: Saved = serde_json::from_str(&text).map_err(|e| FileError::new(&own, e.to_string()))?;
             return Ok(Some(match saved {
                 Saved::Byte => Self::Byte,
                 Saved::Char { chars } => Self::Char { chars: chars.chars().collect() },

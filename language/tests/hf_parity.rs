@@ -63,7 +63,7 @@ fn logits_and_greedy_generation_match_transformers() {
         // parallel
         let got = parallel_logits(&m, &e, &dev);
         let err = max_abs(&got, &e.logits);
-        eprintln!("{name} ({}): parallel max |Δlogits| = {err:.2e}", cfg.block.mixer.name());
+        eprintln!("{name} ({}): parallel max |Δlogits| = {err:.2e}", cfg.backbone.describe());
         assert!(err <= TOL, "{name}: parallel logits differ by {err:e}");
         // recurrent, one token at a time
         let [b, l] = e.shape;

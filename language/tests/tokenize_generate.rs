@@ -4,8 +4,9 @@
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
+use ssm_core::mixers::{MIXER_NAMES, MixerConfig};
 use ssm_core::train::{DataSource, Stats};
 use ssm_language::data::TextData;
 use ssm_language::generate::{SamplingConfig, argmax, generate, sample};
@@ -22,7 +23,7 @@ fn byte_and_char_tokenizers_round_trip_and_save() {
     let ids = c.encode(text).unwrap();
     assert_eq!(ids.len(), text.chars().count());
     assert_eq!(c.decode(&ids), text);
-    assert!(c.encode("xyz").unwrap_err().contains("'x'") || c.encode("xyz").is_err());
+    assert!(c.encode("xyz").unwrap_err().to_string().contains("'x'"));
     let dir = std::env::temp_dir().join(format!("ssm-tok-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     c.save(&dir).unwrap();
@@ -62,7 +63,7 @@ fn huggingface_tokenizer_json_loads_encodes_and_saves() {
     assert_eq!(t2.encode("hello world").unwrap(), ids);
     std::fs::write(&path, "{ not json").unwrap();
     let e = Tokenizer::from_spec(path.to_str().unwrap(), "").err().unwrap();
-    assert!(e.contains("tokenizer.json"), "{e}");
+    assert!(e.to_string().contains("tokenizer.json"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -115,17 +116,12 @@ fn sampling_rules() {
 #[test]
 fn batched_generation_equals_one_by_one() {
     let dev = Device::flex();
-    for mixer in ["mamba", "mamba2", "s4d", "attention"] {
+    for mixer in MIXER_NAMES {
         dev.seed(11);
-        let mut m = MixerConfig::by_name(mixer, 16).unwrap();
-        if let MixerConfig::Mamba2(c) = &mut m {
-            c.head_dim = 8;
-            c.chunk_size = 4;
-        }
+        let m = MixerConfig::small_by_name(mixer, 16).unwrap();
         let cfg = LmConfig {
             vocab_size: 20,
-            n_layers: 2,
-            block: BlockConfig::new(m),
+            backbone: BackboneConfig::uniform(BlockConfig::new(m), 2),
             tie_embeddings: false,
             bos_token_id: None,
             eos_token_id: None,

@@ -10,6 +10,7 @@
 //!   `StandardScaler`); windows of lookback L and horizon H at stride 1, all of them.
 
 use polars::prelude::*;
+use ssm_core::error::InvalidConfig;
 use std::ops::Range;
 use std::path::Path;
 
@@ -162,13 +163,13 @@ impl Protocol {
 
     /// Row ranges (train, val, test) for `rows` rows and lookback `l`; the later splits start
     /// `l` rows early so their first window's lookback lies before the split border.
-    pub fn splits(&self, rows: usize, l: usize) -> Result<[Range<usize>; 3], String> {
+    pub fn splits(&self, rows: usize, l: usize) -> Result<[Range<usize>; 3], InvalidConfig> {
         let (b1, b2) = match *self {
             Protocol::EttHour | Protocol::EttMinute => {
                 let m = if *self == Protocol::EttMinute { 4 } else { 1 };
                 let (tr, va) = (12 * 30 * 24 * m, 4 * 30 * 24 * m);
                 if rows < tr + 2 * va {
-                    return Err(format!("{rows} rows: the ETT protocol needs {}", tr + 2 * va));
+                    return Err(InvalidConfig(format!("{rows} rows: the ETT protocol needs {}", tr + 2 * va)));
                 }
                 ([0, tr - l, tr + va - l], [tr, tr + va, tr + 2 * va])
             }
@@ -177,7 +178,7 @@ impl Protocol {
                 let n_test = (rows as f64 * test) as usize;
                 let n_val = rows - n_train - n_test;
                 if n_train < l || rows < n_test + l {
-                    return Err(format!("{rows} rows are too few for lookback {l}"));
+                    return Err(InvalidConfig(format!("{rows} rows are too few for lookback {l}")));
                 }
                 ([0, n_train - l, rows - n_test - l], [n_train, n_train + n_val, rows])
             }
@@ -219,21 +220,24 @@ impl Scaler {
 }
 
 /// Forecasting modes: multivariate → multivariate (M), univariate (S), multivariate → target (MS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 pub enum Mode {
+    #[value(name = "M", alias = "m")]
     M,
+    #[value(name = "S", alias = "s")]
     S,
+    #[value(name = "MS", alias = "ms")]
     MS,
 }
 
 impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidConfig;
+    fn from_str(s: &str) -> Result<Self, InvalidConfig> {
         match s {
             "M" | "m" => Ok(Mode::M),
             "S" | "s" => Ok(Mode::S),
             "MS" | "ms" => Ok(Mode::MS),
-            o => Err(format!("unknown mode '{o}' (M, S, MS)")),
+            o => Err(InvalidConfig(format!("unknown mode '{o}' (M, S, MS)"))),
         }
     }
 }
@@ -275,11 +279,17 @@ pub struct Splits {
 }
 
 impl Splits {
-    pub fn new(t: &Table, protocol: Protocol, lookback: usize, mode: Mode, target: &str) -> Result<Self, String> {
+    pub fn new(
+        t: &Table,
+        protocol: Protocol,
+        lookback: usize,
+        mode: Mode,
+        target: &str,
+    ) -> Result<Self, InvalidConfig> {
         let ranges = protocol.splits(t.rows, lookback)?;
         let tgt = t
             .index_of(target)
-            .ok_or_else(|| format!("no target column '{target}' (columns: {})", t.names.join(", ")))?;
+            .ok_or_else(|| InvalidConfig(format!("no target column '{target}' (columns: {})", t.names.join(", "))))?;
         let scaler = Scaler::fit(t, ranges[0].clone());
         let z = scaler.transform(t);
         let all = t.vars();

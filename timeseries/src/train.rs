@@ -6,6 +6,7 @@ use crate::uea::TsSet;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use ssm_core::data::EpochOrder;
+use ssm_core::error::InvalidConfig;
 use ssm_core::train::DataSource;
 
 /// Windows `idx` of a segment as a batch.
@@ -43,10 +44,13 @@ impl ForecastSource {
         horizon: usize,
         batch: usize,
         seed: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, InvalidConfig> {
         for (name, s) in [("training", &train), ("validation", &val)] {
             if s.windows(lookback, horizon) == 0 {
-                return Err(format!("the {name} split ({} rows) is shorter than lookback + horizon", s.rows));
+                return Err(InvalidConfig(format!(
+                    "the {name} split ({} rows) is shorter than lookback + horizon",
+                    s.rows
+                )));
             }
         }
         let order = EpochOrder::new(train.windows(lookback, horizon), seed);

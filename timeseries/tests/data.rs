@@ -48,7 +48,12 @@ fn etth1_splits_scaler_and_window_counts() {
     assert_eq!((ms.train.vars, ms.train.targets.clone()), (7, vec![6]));
     let su = Splits::new(&t, Protocol::EttHour, 96, Mode::S, "OT").unwrap();
     assert_eq!((su.train.vars, su.names.clone()), (1, vec!["OT".to_string()]));
-    assert!(Splits::new(&t, Protocol::EttHour, 96, Mode::S, "nope").unwrap_err().contains("no target column 'nope'"));
+    assert!(
+        Splits::new(&t, Protocol::EttHour, 96, Mode::S, "nope")
+            .unwrap_err()
+            .to_string()
+            .contains("no target column 'nope'")
+    );
 }
 
 #[test]

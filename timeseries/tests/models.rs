@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::blocks::BlockConfig;
 use ssm_core::fixtures::{max_abs_diff, values_f32 as vals};
-use ssm_core::mixers::MixerConfig;
+use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{DataSource, TrainConfig, fit};
 use ssm_timeseries::models::{ClassifierConfig, ForecastBatch, ForecastConfig, SMambaConfig};
 
@@ -12,12 +12,17 @@ fn dev() -> Device {
     Device::flex()
 }
 
+/// A registered mixer at the temporal model's width (64) or the test's (16).
+fn mixer(name: &str) -> MixerConfig {
+    MixerConfig::small_by_name(name, 16).unwrap()
+}
+
 #[test]
 fn every_forecaster_maps_lookback_to_horizon() {
     let (b, l, h, v) = (2, 32, 8, 5);
     let x = Tensor::<3>::random([b, l, v], Distribution::Normal(0.0, 1.0), &dev());
     for name in ["s-mamba", "simba", "dlinear", "temporal"] {
-        let mut cfg = ForecastConfig::by_name(name, l, h, v, "mamba").unwrap();
+        let mut cfg = ForecastConfig::by_name(name, l, h, v, mixer(DEFAULT_MIXER)).unwrap();
         if let ForecastConfig::SMamba(c) = &mut cfg {
             c.d_model = 16;
             c.d_ff = 16;
@@ -28,16 +33,16 @@ fn every_forecaster_maps_lookback_to_horizon() {
         let m = cfg.init(&dev());
         assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "{name}");
     }
-    for mixer in ["s4d", "attention", "mamba2"] {
-        let m = ForecastConfig::by_name("temporal", l, h, v, mixer).unwrap().init(&dev());
-        assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "temporal/{mixer}");
+    for name in MIXER_NAMES {
+        let m = ForecastConfig::by_name("temporal", l, h, v, mixer(name)).unwrap().init(&dev());
+        assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "temporal/{name}");
     }
-    assert!(ForecastConfig::by_name("arima", l, h, v, "mamba").is_err());
+    assert!(ForecastConfig::by_name("arima", l, h, v, mixer(DEFAULT_MIXER)).is_err());
 }
 
 #[test]
 fn dlinear_decomposition_adds_back_up() {
-    let m = ForecastConfig::by_name("dlinear", 30, 6, 3, "mamba").unwrap().init(&dev());
+    let m = ForecastConfig::by_name("dlinear", 30, 6, 3, mixer(DEFAULT_MIXER)).unwrap().init(&dev());
     let ssm_timeseries::models::ForecastModel::Dlinear(d) = m else { unreachable!() };
     let x = Tensor::<3>::random([2, 30, 3], Distribution::Normal(0.0, 1.0), &dev());
     let (s, t) = d.decompose(x.clone());
@@ -109,7 +114,7 @@ fn s_mamba_overfits_a_tiny_series() {
 
 #[test]
 fn classifier_ignores_right_padding() {
-    let block = BlockConfig::new(MixerConfig::by_name("mamba", 16).unwrap());
+    let block = BlockConfig::new(mixer(DEFAULT_MIXER));
     let m = ClassifierConfig { dims: 3, classes: 4, block, layers: 2 }.init(&dev());
     let short = Tensor::<3>::random([1, 5, 3], Distribution::Normal(0.0, 1.0), &dev());
     let alone = m.forward(short.clone(), Tensor::ones([1, 5, 1], &dev()));

@@ -5,20 +5,18 @@
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use ssm_apps::{Machine, median_secs};
-use ssm_core::blocks::{Backbone, BlockConfig};
+use ssm_apps::{Machine, median_secs, mixer_names, write_json};
+use ssm_core::backbone::BackboneConfig;
+use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::MixerConfig;
 use ssm_core::models::{TokenModel, TokenModelConfig, TokenTensors};
 use ssm_core::plot;
 use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask, TokenBatch};
 use ssm_core::train::{DataSource, Stats, TrainConfig, Trainable, fit};
 use std::path::{Path, PathBuf};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "Compare sequence mixers (SSMs vs attention) on synthetic tasks and ListOps")]
@@ -38,9 +36,9 @@ enum Cmd {
 
 #[derive(Args, Debug, Clone)]
 struct Common {
-    /// Comma-separated mixers.
-    #[arg(long, default_value = "mamba,s4d,attention")]
-    mixers: String,
+    /// Mixers to compare, comma-separated (any registered family).
+    #[arg(long, value_delimiter = ',', default_value = "mamba,s4d,attention", value_parser = mixer_names())]
+    mixers: Vec<String>,
     /// Model width.
     #[arg(long, default_value_t = 64)]
     d_model: usize,
@@ -55,9 +53,8 @@ struct Common {
 
 #[derive(Args, Debug, Clone)]
 struct TrainArgs {
-    /// selective-copying, induction-heads, mqar or listops.
-    #[arg(long, default_value = "selective-copying")]
-    task: String,
+    #[arg(long, value_enum, default_value_t = Task::SelectiveCopying)]
+    task: Task,
     #[command(flatten)]
     common: Common,
     /// Sequence length (for selective copying: the region holding the tokens).
@@ -126,26 +123,26 @@ fn parse_list<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>> {
         .collect()
 }
 
-fn setup(c: &Common) -> Result<(Device, Vec<String>)> {
-    let device = c.machine.device()?;
-    let mixers: Vec<String> = parse_list(&c.mixers, "--mixers")?;
-    for m in &mixers {
-        MixerConfig::by_name(m, c.d_model).map_err(anyhow::Error::msg)?;
-    }
-    if mixers.is_empty() {
-        bail!("--mixers: no mixer given");
-    }
-    Ok((device, mixers))
+/// The tasks: the survey's synthetic ones and LRA ListOps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Task {
+    SelectiveCopying,
+    InductionHeads,
+    Mqar,
+    Listops,
 }
 
-fn block_for(name: &str, d_model: usize) -> BlockConfig {
-    let mixer = MixerConfig::by_name(name, d_model).expect("validated");
-    let mut b = BlockConfig::new(mixer);
-    if name == "attention" {
-        // A Transformer block: attention then a gated MLP.
-        b.mlp_hidden = Some(4 * d_model);
+fn setup(c: &Common) -> Result<(Device, Vec<String>)> {
+    let device = c.machine.device()?;
+    if c.mixers.is_empty() {
+        bail!("--mixers: no mixer given");
     }
-    b
+    Ok((device, c.mixers.clone()))
+}
+
+/// Each family's canonical block (a Transformer block for attention: attention + MLP).
+fn block_for(name: &str, d_model: usize) -> Result<BlockConfig> {
+    Ok(BlockConfig::canonical(MixerConfig::by_name(name, d_model)?))
 }
 
 /// Named test sets (by sequence length, or `test`).
@@ -233,10 +230,9 @@ fn run_compare(a: TrainArgs) -> Result<()> {
     let (vocab, n_classes, seq_len, task_json): (usize, usize, usize, serde_json::Value);
     let mut test_sets: TestSets;
     let mut listops: Option<ListOpsData> = None;
-    let synthetic = match a.task.as_str() {
-        "listops" => {
-            let load =
-                |s: &str| -> Result<ListOps> { ListOps::load(&listops_file(&a.data, s)?).map_err(anyhow::Error::msg) };
+    let synthetic = match a.task {
+        Task::Listops => {
+            let load = |s: &str| -> Result<ListOps> { Ok(ListOps::load(&listops_file(&a.data, s)?)?) };
             let (train, val, test) = (load("train")?, load("val")?, load("test")?);
             let max_len = a.len.unwrap_or(2048);
             vocab = LISTOPS_VOCAB.len();
@@ -249,16 +245,15 @@ fn run_compare(a: TrainArgs) -> Result<()> {
         }
         name => {
             let len = a.len.unwrap_or(match name {
-                "induction-heads" => 256,
+                Task::InductionHeads => 256,
                 _ => 64,
             });
             let task = match name {
-                "selective-copying" => SyntheticTask::SelectiveCopying { len, n_tokens: a.n_tokens, vocab: a.vocab },
-                "induction-heads" => SyntheticTask::InductionHeads { len, vocab: a.vocab },
-                "mqar" => SyntheticTask::Mqar { len, n_pairs: a.n_pairs, vocab: a.vocab.max(2 * a.n_pairs) },
-                other => bail!("unknown task '{other}' (selective-copying, induction-heads, mqar, listops)"),
+                Task::SelectiveCopying => SyntheticTask::SelectiveCopying { len, n_tokens: a.n_tokens, vocab: a.vocab },
+                Task::InductionHeads => SyntheticTask::InductionHeads { len, vocab: a.vocab },
+                _ => SyntheticTask::Mqar { len, n_pairs: a.n_pairs, vocab: a.vocab.max(2 * a.n_pairs) },
             };
-            task.validate().map_err(anyhow::Error::msg)?;
+            task.validate()?;
             vocab = task.vocab_size();
             n_classes = task.vocab_size();
             seq_len = task.seq_len();
@@ -271,18 +266,19 @@ fn run_compare(a: TrainArgs) -> Result<()> {
             if let Some(l) = &a.eval_lens {
                 for extra in parse_list::<usize>(l, "--eval-lens")? {
                     let t = task.with_len(extra);
-                    t.validate().map_err(anyhow::Error::msg)?;
+                    t.validate()?;
                     test_sets.push((format!("{}", t.seq_len()), test_of(&t)));
                 }
             }
             Some(task)
         }
     };
-    println!("task {}: sequence length {seq_len}, vocabulary {vocab}, {} steps × batch {}", a.task, a.steps, a.batch);
+    println!("task {:?}: sequence length {seq_len}, vocabulary {vocab}, {} steps × batch {}", a.task, a.steps, a.batch);
     let mut results = Vec::new();
     for name in &mixers {
         device.seed(c.seed);
-        let cfg = TokenModelConfig { vocab, n_classes, n_layers: c.layers, block: block_for(name, c.d_model) };
+        let backbone = BackboneConfig::uniform(block_for(name, c.d_model)?, c.layers);
+        let cfg = TokenModelConfig { vocab, n_classes, backbone };
         let adev = device.clone().autodiff();
         let model = cfg.init(&adev);
         let params = model.parameter_count();
@@ -302,9 +298,8 @@ fn run_compare(a: TrainArgs) -> Result<()> {
             (Some(task), _) => fit(model, &mut Synthetic::new(task.clone(), a.batch, c.seed, a.batch * 8), &tc, &adev),
             (None, Some(data)) => fit(model, data, &tc, &adev),
             _ => unreachable!(),
-        }
-        .map_err(anyhow::Error::msg)?;
-        std::fs::write(out.join("config.json"), serde_json::to_vec_pretty(&cfg)?)?;
+        }?;
+        write_json(&out.join("config.json"), &cfg)?;
         let train_seconds = fitted.state.train_seconds;
         let tokens = (fitted.state.step * a.batch * seq_len) as f64;
         let mut by_len = serde_json::Map::new();
@@ -344,20 +339,19 @@ fn run_compare(a: TrainArgs) -> Result<()> {
         }
     }
     let metrics = serde_json::json!({
-        "task": a.task,
+        "task": a.task.to_possible_value().map(|v| v.get_name().to_string()),
         "task_config": task_json,
         "model": {"d_model": c.d_model, "layers": c.layers},
         "train": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "seed": c.seed},
         "results": results,
     });
     let mpath = a.out.join("metrics.json");
-    std::fs::write(&mpath, serde_json::to_vec_pretty(&metrics)?).with_context(|| mpath.display().to_string())?;
+    write_json(&mpath, &metrics)?;
     let bars: Vec<(String, f64)> = results
         .iter()
         .map(|r| (r["mixer"].as_str().unwrap().to_string(), r["test_accuracy"].as_f64().unwrap()))
         .collect();
-    plot::bar_chart(&a.out.join("compare.png"), &format!("{}: test accuracy", a.task), "accuracy", &bars, 1.0)
-        .map_err(anyhow::Error::msg)?;
+    plot::bar_chart(&a.out.join("compare.png"), &format!("{:?}: test accuracy", a.task), "accuracy", &bars, 1.0)?;
     println!("wrote {} and {}", mpath.display(), a.out.join("compare.png").display());
     Ok(())
 }
@@ -371,22 +365,22 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
     println!("{:<10} {:>7} {:>12} {:>14}", "mixer", "len", "forward ms", "fwd+bwd ms");
     for name in &mixers {
         device.seed(c.seed);
-        let block = block_for(name, c.d_model);
+        let block = block_for(name, c.d_model)?;
         for &l in &lens {
-            if let MixerConfig::Attention(att) = &block.mixer {
-                // score, softmax and gradient matrices of [B, heads, L, L] f32
-                let gib = (a.batch * att.n_heads) as f64 * (l as f64).powi(2) * 4.0 * 3.0 / (1u64 << 30) as f64;
+            // memory that grows with L² (attention's score matrices)
+            if let Some(bytes) = block.mixer.quadratic_bytes(a.batch, l) {
+                let gib = bytes / (1u64 << 30) as f64;
                 if gib > a.max_attention_gib {
                     println!("{name:<10} {l:>7} {:>12} {:>14}", "skipped", format!("(~{gib:.0} GiB)"));
                     rows.push(serde_json::json!({"mixer": name, "len": l, "skipped": format!("attention scores need ~{gib:.1} GiB")}));
                     continue;
                 }
             }
-            let bb = Backbone::new(&block, c.layers, &device);
+            let bb = BackboneConfig::uniform(block.clone(), c.layers).init(&device);
             let x = Tensor::<3>::random([a.batch, l, c.d_model], Distribution::Normal(0.0, 1.0), &device);
             let fwd = median_secs(a.reps, || drop(bb.forward(x.clone(), None)));
             let adev = device.clone().autodiff();
-            let bba = Backbone::new(&block, c.layers, &adev);
+            let bba = BackboneConfig::uniform(block.clone(), c.layers).init(&adev);
             let xa = Tensor::<3>::random([a.batch, l, c.d_model], Distribution::Normal(0.0, 1.0), &adev);
             let both = median_secs(a.reps, || drop(bba.forward(xa.clone(), None).0.sum().backward()));
             println!("{name:<10} {l:>7} {:>12.2} {:>14.2}", fwd * 1e3, both * 1e3);
@@ -407,7 +401,7 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
         }
     }
     let json = serde_json::json!({"d_model": c.d_model, "layers": c.layers, "batch": a.batch, "results": rows});
-    std::fs::write(a.out.join("speed.json"), serde_json::to_vec_pretty(&json)?)?;
+    write_json(&a.out.join("speed.json"), &json)?;
     plot::line_chart(
         &a.out.join("speed.png"),
         "time per pass vs sequence length",
@@ -416,14 +410,13 @@ fn run_speed(a: SpeedArgs) -> Result<()> {
         &series,
         plot::Scale::Log,
         plot::Scale::Log,
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     println!("wrote {} and {}", a.out.join("speed.json").display(), a.out.join("speed.png").display());
     Ok(())
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli: Cli = ssm_apps::parse_with_defaults(&[]);
     ssm_apps::exit_on_error(match cli.cmd {
         Some(Cmd::Speed(s)) => run_speed(s),
         None => run_compare(cli.train),

@@ -14,9 +14,6 @@ use ssm_core::kernels::{
 };
 use ssm_core::{ComplexTensor, kernels};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the SSM kernels (selective scan, linear recurrence, FFT convolution)")]
 struct Args {

@@ -5,19 +5,14 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
-use ssm_apps::Machine;
-use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
-use ssm_core::train::{Stats, TrainConfig, Trainable, fit};
+use ssm_apps::{LayoutArgs, Machine, TrainFlags};
+use ssm_core::train::{Stats, Trainable, fit, write_atomic};
 use ssm_language::checkpoint;
 use ssm_language::data::TextData;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::{LmConfig, Tokenizer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "State-space language models: train, generate, eval, info")]
@@ -46,52 +41,23 @@ struct TrainArgs {
     /// char, byte, or the path of a HuggingFace tokenizer.json.
     #[arg(long, default_value = "char")]
     tokenizer: String,
-    /// Mixer: mamba, mamba2, s4d, attention.
-    #[arg(long, default_value = "mamba")]
-    mixer: String,
+    #[command(flatten)]
+    stack: LayoutArgs,
     #[arg(long, default_value_t = 128)]
     d_model: usize,
     #[arg(long, default_value_t = 4)]
     layers: usize,
-    /// State size N of the SSM mixers (default: the mixer's own).
-    #[arg(long)]
-    d_state: Option<usize>,
-    /// Gated-MLP hidden width after each mixer (default: none, as Mamba; the attention
-    /// baseline gets 4·d_model unless set).
-    #[arg(long)]
-    mlp: Option<usize>,
     /// Context length of training windows.
     #[arg(long, default_value_t = 128)]
     context: usize,
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
-    #[arg(long, default_value_t = 2000)]
-    steps: usize,
-    /// Evaluations (and checkpoints) per run.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.1)]
-    weight_decay: f64,
-    /// Training-time budget in seconds: the step count is fitted to it.
-    #[arg(long)]
-    time_budget: Option<f64>,
     /// Validation windows per evaluation.
     #[arg(long, default_value_t = 256)]
     eval_windows: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[arg(long, default_value = "runs/language")]
-    out: PathBuf,
-    /// Continue from the checkpoint in --out.
-    #[arg(long)]
-    resume: bool,
     /// Characters of sample text written after training (sample.txt).
     #[arg(long, default_value_t = 300)]
     sample_chars: usize,
     #[command(flatten)]
-    machine: Machine,
+    train: TrainFlags,
 }
 
 #[derive(Args, Debug)]
@@ -173,7 +139,8 @@ fn generated_corpus() -> String {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let device = a.machine.device()?;
+    let t = &a.train;
+    let device = t.machine.device()?;
     let text = match &a.text {
         Some(p) => read_text(p)?,
         None => {
@@ -181,60 +148,36 @@ fn train(a: TrainArgs) -> Result<()> {
             generated_corpus()
         }
     };
-    let tok = Tokenizer::from_spec(&a.tokenizer, &text).map_err(anyhow::Error::msg)?;
-    let data = TextData::split(&text, |t| tok.encode(t), a.context, a.batch, a.seed);
+    let tok = Tokenizer::from_spec(&a.tokenizer, &text)?;
+    let data = TextData::split(&text, |s| tok.encode(s), a.context, t.batch, t.seed);
     let mut data =
         data.map_err(|e| anyhow::anyhow!("{}: {e}", a.text.as_deref().unwrap_or(Path::new("corpus")).display()))?;
     data.eval_windows = a.eval_windows;
-    let mut mixer = MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?;
-    if let Some(n) = a.d_state {
-        match &mut mixer {
-            MixerConfig::Mamba(c) => c.d_state = n,
-            MixerConfig::Mamba2(c) => c.d_state = n,
-            MixerConfig::S4d(c) => c.d_state = n,
-            MixerConfig::Attention(_) => bail!("--d-state does not apply to attention"),
-        }
-    }
-    let is_attention = matches!(mixer, MixerConfig::Attention(_));
-    let mut block = BlockConfig::new(mixer);
-    block.mlp_hidden = a.mlp.or(is_attention.then_some(4 * a.d_model));
     let cfg = LmConfig {
         vocab_size: tok.vocab_size(),
-        n_layers: a.layers,
-        block,
+        backbone: a.stack.backbone(a.d_model, a.layers)?,
         tie_embeddings: true,
         bos_token_id: None,
         eos_token_id: None,
         pad_token_id: None,
     };
     let adev = device.clone().autodiff();
-    adev.seed(a.seed);
+    adev.seed(t.seed);
     let model = cfg.init(&adev);
     println!(
         "{} model: {} parameters, vocabulary {} ({}), {} train / {} validation tokens",
-        a.mixer,
+        cfg.backbone.describe(),
         model.parameter_count(),
         cfg.vocab_size,
         tok.name(),
         data.train.len(),
         data.val.len()
     );
-    let tc = TrainConfig {
-        steps: a.steps,
-        epochs: a.epochs,
-        lr: a.lr,
-        warmup_steps: (a.steps / 20).clamp(1, 200),
-        weight_decay: a.weight_decay,
-        seed: a.seed,
-        out: Some(a.out.clone()),
-        resume: a.resume,
-        time_budget: a.time_budget,
-        ..TrainConfig::default()
-    };
-    let fitted = fit(model, &mut data, &tc, &adev).map_err(anyhow::Error::msg)?;
+    let tc = t.config(t.steps_or(|| 2000));
+    let fitted = fit(model, &mut data, &tc, &adev)?;
     let model = fitted.model.valid();
-    checkpoint::save(&a.out, &model, &cfg)?;
-    tok.save(&a.out).map_err(anyhow::Error::msg)?;
+    checkpoint::save(&t.out, &model, &cfg)?;
+    tok.save(&t.out)?;
     let last = fitted.state.epochs.last().context("no evaluation ran")?;
     println!(
         "step {}: validation loss {:.4} nats/token, {:.4} bits/byte ({:.0} s training, {:.0} tokens/s)",
@@ -249,15 +192,15 @@ fn train(a: TrainArgs) -> Result<()> {
         let sc = SamplingConfig {
             max_new_tokens: a.sample_chars,
             temperature: 0.8,
-            seed: a.seed,
+            seed: t.seed,
             ..SamplingConfig::default()
         };
         let ids = generate(&model, &[prompt], &sc, &device, &mut |_, _| true).remove(0);
         let sample = tok.decode(&ids);
-        std::fs::write(a.out.join("sample.txt"), &sample).context("sample.txt")?;
+        write_atomic(&t.out.join("sample.txt"), sample.as_bytes())?;
         println!("--- sample (temperature 0.8) ---\n{sample}\n---");
     }
-    println!("wrote {} (model, tokenizer, metrics.json, loss.png, sample.txt)", a.out.display());
+    println!("wrote {} (model, tokenizer, metrics.json, loss.png, sample.txt)", t.out.display());
     Ok(())
 }
 
@@ -270,14 +213,14 @@ fn parse_ids(s: &str) -> Result<Vec<u32>> {
 fn generate_cmd(a: GenArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (model, cfg) = checkpoint::load(&a.model, &device)?;
-    let tok = Tokenizer::load(&a.model).map_err(anyhow::Error::msg)?;
+    let tok = Tokenizer::load(&a.model)?;
     let prompts: Vec<Vec<u32>> = match (&a.prompt_ids, a.prompt.is_empty()) {
         (Some(ids), true) => vec![parse_ids(ids)?],
         (None, false) => {
             let t = tok.as_ref().with_context(|| {
                 format!("{}: no tokenizer in the model directory: use --prompt-ids", a.model.display())
             })?;
-            a.prompt.iter().map(|p| t.encode(p).map_err(anyhow::Error::msg)).collect::<Result<_>>()?
+            a.prompt.iter().map(|p| Ok(t.encode(p)?)).collect::<Result<_>>()?
         }
         (Some(_), false) => bail!("give --prompt or --prompt-ids, not both"),
         (None, true) => bail!("give a --prompt TEXT or --prompt-ids 1,2,3"),
@@ -345,11 +288,10 @@ fn generate_cmd(a: GenArgs) -> Result<()> {
 fn eval(a: EvalArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (model, _) = checkpoint::load(&a.model, &device)?;
-    let tok = Tokenizer::load(&a.model)
-        .map_err(anyhow::Error::msg)?
+    let tok = Tokenizer::load(&a.model)?
         .with_context(|| format!("{}: no tokenizer in the model directory", a.model.display()))?;
     let text = read_text(&a.text)?;
-    let ids = tok.encode(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.text.display()))?;
+    let ids = tok.encode(&text).with_context(|| a.text.display().to_string())?;
     let len = a.context + 1;
     if ids.len() < len {
         bail!("{}: {} tokens, fewer than one window of {len}", a.text.display(), ids.len());
@@ -384,10 +326,9 @@ fn info(a: InfoArgs) -> Result<()> {
     let cfg = checkpoint::read_config(&a.model)?;
     let model = cfg.init(&Device::flex());
     let files = checkpoint::weight_files(&a.model)?;
-    let tok = Tokenizer::load(&a.model).map_err(anyhow::Error::msg)?;
+    let tok = Tokenizer::load(&a.model)?;
     println!("model:      {}", a.model.display());
-    println!("mixer:      {}", cfg.block.mixer.name());
-    println!("layers:     {}", cfg.n_layers);
+    println!("layers:     {} ({})", cfg.backbone.layers.len(), cfg.backbone.describe());
     println!("d_model:    {}", cfg.d_model());
     println!("vocabulary: {}", cfg.vocab_size);
     println!("tied head:  {}", cfg.tie_embeddings);
@@ -399,7 +340,9 @@ fn info(a: InfoArgs) -> Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let defaults =
+        [("steps", "2000"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.1"), ("out", "runs/language")];
+    let cli: Cli = ssm_apps::parse_with_defaults(&[("train", &defaults)]);
     ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Generate(a) => generate_cmd(a),

@@ -14,22 +14,21 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use ssm_apps::MixerArgs;
+use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
 use ssm_core::train::Trainable;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::{LanguageModel, LmBatch, LmConfig};
 use std::time::Instant;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(about = "Language-model decode / prefill / training throughput")]
 struct Cli {
-    /// Mixer of the benchmarked models.
-    #[arg(long, default_value = "mamba")]
-    mixer: String,
+    /// Mixer of the benchmarked models (heads of 64 channels where the family has heads, as
+    /// the Mamba-2 peers; `--mixer-opt head_dim=N` to change).
+    #[command(flatten)]
+    mixer: MixerArgs,
     /// Tokens generated in the decode benchmark.
     #[arg(long, default_value_t = 128)]
     decode_tokens: usize,
@@ -59,17 +58,17 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn lm(mixer: &str, d: usize, layers: usize, vocab: usize, d_state: usize) -> Result<LmConfig> {
-    let mut m = MixerConfig::by_name(mixer, d).map_err(anyhow::Error::msg)?;
-    match &mut m {
-        MixerConfig::Mamba(c) => c.d_state = d_state,
-        MixerConfig::Mamba2(c) => c.head_dim = 64,
-        _ => {}
+fn lm(mixer: &MixerArgs, d: usize, layers: usize, vocab: usize) -> Result<LmConfig> {
+    let mut args = mixer.clone();
+    let has = |k: &str| {
+        ssm_core::mixers::MixerConfig::by_name(&mixer.mixer, d).is_ok_and(|c| c.option_names().iter().any(|o| o == k))
+    };
+    if has("head_dim") && !mixer.mixer_opt.iter().any(|o| o.starts_with("head_dim=")) {
+        args.mixer_opt.insert(0, "head_dim=64".into());
     }
     Ok(LmConfig {
         vocab_size: vocab,
-        n_layers: layers,
-        block: BlockConfig::new(m),
+        backbone: BackboneConfig::uniform(BlockConfig::new(args.config(d)?), layers),
         tie_embeddings: true,
         bos_token_id: None,
         eos_token_id: None,
@@ -83,20 +82,20 @@ fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = ssm_apps::parse_with_defaults(&[]);
     if let Some(t) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
     }
     let dev = Device::flex();
     let mut out = serde_json::Map::new();
-    out.insert("mixer".into(), cli.mixer.clone().into());
+    out.insert("mixer".into(), cli.mixer.mixer.clone().into());
     out.insert("threads".into(), rayon::current_num_threads().into());
     let parts: Vec<&str> = cli.only.split(',').collect();
     if parts.contains(&"decode") || parts.contains(&"prefill") {
         dev.seed(0);
-        let cfg = lm(&cli.mixer, 768, 24, 50280, 16)?;
+        let cfg = lm(&cli.mixer, 768, 24, 50280)?;
         let model: LanguageModel = cfg.init(&dev);
-        println!("{}-130m shape: {} parameters", cli.mixer, model.parameter_count());
+        println!("{}-130m shape: {} parameters", cli.mixer.mixer, model.parameter_count());
         if parts.contains(&"prefill") {
             let ids = random_ids(cli.prompt_len, 50280, 1);
             let t = Tensor::<2, Int>::from_data(
@@ -149,7 +148,7 @@ fn main() -> Result<()> {
     if parts.contains(&"train") {
         let adev = dev.clone().autodiff();
         adev.seed(0);
-        let cfg = lm(&cli.mixer, 256, 4, 65, 16)?;
+        let cfg = lm(&cli.mixer, 256, 4, 65)?;
         let mut model: LanguageModel = cfg.init(&adev);
         let (b, l) = (8, 256);
         let mut opt = AdamWConfig::new().with_weight_decay(0.1).init();

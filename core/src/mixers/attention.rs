@@ -7,6 +7,7 @@
 //!
 //! The recurrent state is the KV cache: `step` appends one token's key and value.
 
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -59,8 +60,42 @@ impl KvCache {
     }
 }
 
-impl AttentionConfig {
-    pub fn init(&self, device: &Device) -> Attention {
+impl BatchState for KvCache {
+    fn cat_batch(states: Vec<Self>) -> Option<Self> {
+        let len = states.first()?.len();
+        let (k, v): (Vec<_>, Vec<_>) = states.into_iter().map(|c| (c.len() == len).then_some((c.k, c.v))).collect::<Option<Vec<_>>>()?.into_iter().unzip();
+        Some(KvCache { k: cat_batch_dim(k), v: cat_batch_dim(v) })
+    }
+
+    fn split_batch(self) -> Vec<Self> {
+        let k = split_batch_dim(self.k);
+        k.into_iter().zip(split_batch_dim(self.v)).map(|(k, v)| KvCache { k, v }).collect()
+    }
+}
+
+impl MixerSpec for AttentionConfig {
+    const NAME: &'static str = "attention";
+    type Mixer = Attention;
+
+    fn with_width(d_model: usize) -> Self {
+        Self::new(d_model)
+    }
+
+    fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    /// A Transformer block: attention, then an MLP.
+    fn wants_mlp(&self) -> bool {
+        true
+    }
+
+    /// Scores, softmax and their gradient: three `[B, heads, L, L]` f32 matrices.
+    fn quadratic_bytes(&self, batch: usize, len: usize) -> Option<f64> {
+        Some((batch * self.n_heads) as f64 * (len as f64).powi(2) * 4.0 * 3.0)
+    }
+
+    fn init(&self, device: &Device) -> Attention {
         let d = self.d_model;
         assert!(
             d.is_multiple_of(self.n_heads),
@@ -88,11 +123,6 @@ impl Attention {
         self.qkv.weight.dims()[0] / self.n_heads
     }
 
-    pub fn init_state(&self, batch: usize, device: &Device) -> KvCache {
-        let z = Tensor::<4>::zeros([batch, self.n_heads, 0, self.d_head()], device);
-        KvCache { k: z.clone(), v: z }
-    }
-
     /// Rotates `x` `[B, H, L, dh]` for absolute positions `offset..offset+L`.
     fn rope(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
         let [_, _, l, dh] = x.dims();
@@ -111,8 +141,22 @@ impl Attention {
         Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 3)
     }
 
+}
+
+impl SequenceMixer for Attention {
+    type State = KvCache;
+
+    fn d_model(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    fn init_state(&self, batch: usize, device: &Device) -> KvCache {
+        let z = Tensor::<4>::zeros([batch, self.n_heads, 0, self.d_head()], device);
+        KvCache { k: z.clone(), v: z }
+    }
+
     /// Attention over `x` `[B, L, D]` after the tokens in `cache` (empty when `None`).
-    pub fn forward(&self, x: Tensor<3>, cache: Option<KvCache>) -> (Tensor<3>, KvCache) {
+    fn forward(&self, x: Tensor<3>, cache: Option<KvCache>) -> (Tensor<3>, KvCache) {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.n_heads, self.d_head());
         let cache = cache.unwrap_or_else(|| self.init_state(b, &x.device()));
@@ -147,7 +191,7 @@ impl Attention {
     }
 
     /// One token `x` `[B, D]` with the KV cache.
-    pub fn step(&self, x: Tensor<2>, cache: KvCache) -> (Tensor<2>, KvCache) {
+    fn step(&self, x: Tensor<2>, cache: KvCache) -> (Tensor<2>, KvCache) {
         let (y, cache) = self.forward(x.unsqueeze_dim(1), Some(cache));
         (y.squeeze_dim(1), cache)
     }

@@ -15,8 +15,10 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names, so checkpoints map one to one
 
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
 use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
+use crate::layers::DepthwiseConv1d;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -46,41 +48,6 @@ pub struct MambaConfig {
     pub conv_bias: bool,
     #[config(default = false)]
     pub bias: bool,
-}
-
-/// Depthwise causal convolution parameters, as PyTorch's `Conv1d(groups = channels)`.
-#[derive(Module, Debug)]
-pub struct DepthwiseConv1d {
-    /// `[channels, 1, kernel]`
-    pub weight: Param<Tensor<3>>,
-    pub bias: Option<Param<Tensor<1>>>,
-}
-
-impl DepthwiseConv1d {
-    /// PyTorch's `Conv1d` default init: weight and bias ~ U(±1/√kernel).
-    pub fn init(channels: usize, kernel: usize, bias: bool, device: &Device) -> Self {
-        let b = 1.0 / (kernel as f64).sqrt();
-        let u = Initializer::Uniform { min: -b, max: b };
-        Self { weight: u.init([channels, 1, kernel], device), bias: bias.then(|| u.init([channels], device)) }
-    }
-
-    /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]`; returns the
-    /// output `[B, C, L]` and the new history (the last K−1 inputs).
-    pub fn forward(&self, x: Tensor<3>, history: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let [_, c, l] = x.dims();
-        let k = self.weight.dims()[2];
-        let padded = Tensor::cat(vec![history, x], 2); // [B, C, L + K − 1]
-        let w = self.weight.val().reshape([c, k]);
-        let mut y = padded.clone().narrow(2, 0, l) * w.clone().narrow(1, 0, 1).reshape([1, c, 1]);
-        for j in 1..k {
-            y = y + padded.clone().narrow(2, j, l) * w.clone().narrow(1, j, 1).reshape([1, c, 1]);
-        }
-        if let Some(b) = &self.bias {
-            y = y + b.val().reshape([1, c, 1]);
-        }
-        let new_history = padded.narrow(2, l, k - 1);
-        (y, new_history)
-    }
 }
 
 /// The Δ bias of Mamba and Mamba-2: softplus⁻¹(Δ) = Δ + ln(1 − e^{−Δ}) for `n` values of Δ
@@ -118,11 +85,27 @@ pub struct MambaState {
 }
 
 impl MambaConfig {
+    /// transformers' `model_type` of a Mamba checkpoint.
+    pub const HF_MODEL_TYPE: &'static str = "mamba";
+
     pub fn d_inner(&self) -> usize {
         self.expand * self.d_model
     }
+}
 
-    pub fn init(&self, device: &Device) -> Mamba {
+impl MixerSpec for MambaConfig {
+    const NAME: &'static str = "mamba";
+    type Mixer = Mamba;
+
+    fn with_width(d_model: usize) -> Self {
+        Self::new(d_model)
+    }
+
+    fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    fn init(&self, device: &Device) -> Mamba {
         let (d_inner, n, k) = (self.d_inner(), self.d_state, self.d_conv);
         assert!(k >= 1 && n >= 1 && d_inner >= 1, "mamba: d_conv, d_state and d_inner must be positive");
         let dt_rank = self.dt_rank.unwrap_or(self.d_model.div_ceil(16));
@@ -151,26 +134,46 @@ impl MambaConfig {
     }
 }
 
+impl BatchState for MambaState {
+    fn cat_batch(states: Vec<Self>) -> Option<Self> {
+        let (conv, ssm): (Vec<_>, Vec<_>) = states.into_iter().map(|s| (s.conv, s.ssm)).unzip();
+        Some(MambaState { conv: cat_batch_dim(conv), ssm: cat_batch_dim(ssm) })
+    }
+
+    fn split_batch(self) -> Vec<Self> {
+        let conv = split_batch_dim(self.conv);
+        conv.into_iter().zip(split_batch_dim(self.ssm)).map(|(conv, ssm)| MambaState { conv, ssm }).collect()
+    }
+}
+
 impl Mamba {
-    pub fn init_state(&self, batch: usize, device: &Device) -> MambaState {
+    fn a(&self) -> Tensor<2> {
+        self.A_log.val().exp().neg()
+    }
+}
+
+impl SequenceMixer for Mamba {
+    type State = MambaState;
+
+    fn d_model(&self) -> usize {
+        self.out_proj.weight.dims()[1]
+    }
+
+    fn init_state(&self, batch: usize, device: &Device) -> MambaState {
         MambaState {
-            conv: Tensor::zeros([batch, self.d_inner, self.d_conv - 1], device),
+            conv: self.conv1d.init_history(batch, device),
             ssm: Tensor::zeros([batch, self.d_inner, self.d_state], device),
         }
     }
 
-    fn a(&self) -> Tensor<2> {
-        self.A_log.val().exp().neg()
-    }
-
     /// Parallel form over `x` `[B, L, d_model]`, from `state` (zero when `None`).
-    pub fn forward(&self, x: Tensor<3>, state: Option<MambaState>) -> (Tensor<3>, MambaState) {
+    fn forward(&self, x: Tensor<3>, state: Option<MambaState>) -> (Tensor<3>, MambaState) {
         let [b, _, _] = x.dims();
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
         // Without a state, the conv history is zeros and the scan starts from h0 = 0 (no h0 input).
         let (history, h0) = match state {
             Some(s) => (s.conv, Some(s.ssm)),
-            None => (Tensor::zeros([b, self.d_inner, self.d_conv - 1], &x.device()), None),
+            None => (self.conv1d.init_history(b, &x.device()), None),
         };
         let xz = self.in_proj.forward(x);
         let xs = xz.clone().narrow(2, 0, e).swap_dims(1, 2); // [B, E, L]
@@ -195,7 +198,7 @@ impl Mamba {
     }
 
     /// One token `x` `[B, d_model]`.
-    pub fn step(&self, x: Tensor<2>, state: MambaState) -> (Tensor<2>, MambaState) {
+    fn step(&self, x: Tensor<2>, state: MambaState) -> (Tensor<2>, MambaState) {
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
         let xz = linear_rows(&self.in_proj, x);
         let xs = xz.clone().narrow(1, 0, e).unsqueeze_dim::<3>(2); // [B, E, 1]

@@ -19,8 +19,10 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
-use super::mamba::{DepthwiseConv1d, dt_bias_init};
+use super::mamba::dt_bias_init;
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
 use crate::kernels::linear_rows;
+use crate::layers::{DepthwiseConv1d, GatedRmsNorm};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -65,32 +67,6 @@ pub struct Mamba2Config {
     pub norm_eps: f64,
 }
 
-/// Gated RMSNorm (norm after the gate), normalised per group of `d_inner / n_groups` channels.
-#[derive(Module, Debug)]
-pub struct GatedRmsNorm {
-    pub weight: Param<Tensor<1>>,
-    pub group_size: usize,
-    pub eps: f64,
-}
-
-impl GatedRmsNorm {
-    /// `weight · rmsnorm_groups(y · silu(z))` over the last dimension.
-    pub fn forward<const D: usize, const D1: usize>(&self, y: Tensor<D>, z: Tensor<D>) -> Tensor<D> {
-        let dims = y.dims();
-        let width = dims[D - 1];
-        let groups = width / self.group_size;
-        let g = y * silu(z);
-        let mut grouped = dims.to_vec();
-        grouped[D - 1] = groups;
-        grouped.push(self.group_size);
-        let g: Tensor<D1> = g.reshape(Shape::from(grouped));
-        let inv = g.clone().square().mean_dim(D).add_scalar(self.eps).sqrt().recip();
-        let mut w_shape = vec![1; D - 1];
-        w_shape.push(width);
-        (g * inv).reshape(dims) * self.weight.val().reshape(Shape::from(w_shape))
-    }
-}
-
 /// A Mamba-2 block.
 #[derive(Module, Debug)]
 pub struct Mamba2 {
@@ -124,11 +100,32 @@ pub struct Mamba2State {
 }
 
 impl Mamba2Config {
+    /// transformers' `model_type` of a Mamba-2 checkpoint.
+    pub const HF_MODEL_TYPE: &'static str = "mamba2";
+
     pub fn d_inner(&self) -> usize {
         self.expand * self.d_model
     }
+}
 
-    pub fn init(&self, device: &Device) -> Mamba2 {
+impl MixerSpec for Mamba2Config {
+    const NAME: &'static str = "mamba2";
+    type Mixer = Mamba2;
+
+    fn with_width(d_model: usize) -> Self {
+        Self::new(d_model)
+    }
+
+    /// Head size 8, state 16, chunks of 4 (so the tests' sequences span several chunks).
+    fn small(d_model: usize) -> Self {
+        Self::new(d_model).with_head_dim(8).with_d_state(16).with_chunk_size(4)
+    }
+
+    fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    fn init(&self, device: &Device) -> Mamba2 {
         let (di, n, k, p, g) = (self.d_inner(), self.d_state, self.d_conv, self.head_dim, self.n_groups);
         assert!(p > 0 && di % p == 0, "mamba2: d_inner {di} is not a multiple of head_dim {p}");
         let h = di / p;
@@ -146,11 +143,7 @@ impl Mamba2Config {
             dt_bias: Param::from_tensor(dt_bias),
             A_log: Param::from_tensor(a),
             D: Param::from_tensor(Tensor::ones([h], device)),
-            norm: GatedRmsNorm {
-                weight: Param::from_tensor(Tensor::ones([di], device)),
-                group_size: di / g,
-                eps: self.norm_eps,
-            },
+            norm: GatedRmsNorm::new(di, di / g, self.norm_eps, device),
             out_proj: lin(di, self.d_model),
             d_inner: di,
             d_state: n,
@@ -187,16 +180,44 @@ fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
     seg.exp().mask_fill(lower.reshape::<D1, _>(Shape::from(mask_shape)).expand(Shape::from(rep)), 0.0)
 }
 
+impl BatchState for Mamba2State {
+    fn cat_batch(states: Vec<Self>) -> Option<Self> {
+        let (conv, ssm): (Vec<_>, Vec<_>) = states.into_iter().map(|s| (s.conv, s.ssm)).unzip();
+        Some(Mamba2State { conv: cat_batch_dim(conv), ssm: cat_batch_dim(ssm) })
+    }
+
+    fn split_batch(self) -> Vec<Self> {
+        let conv = split_batch_dim(self.conv);
+        conv.into_iter().zip(split_batch_dim(self.ssm)).map(|(conv, ssm)| Mamba2State { conv, ssm }).collect()
+    }
+}
+
+impl SequenceMixer for Mamba2 {
+    type State = Mamba2State;
+
+    fn d_model(&self) -> usize {
+        self.out_proj.weight.dims()[1]
+    }
+
+    fn init_state(&self, batch: usize, device: &Device) -> Mamba2State {
+        Mamba2State {
+            conv: self.conv1d.init_history(batch, device),
+            ssm: Tensor::zeros([batch, self.n_heads, self.head_dim, self.d_state], device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>, state: Option<Mamba2State>) -> (Tensor<3>, Mamba2State) {
+        self.forward_ssd(x, state)
+    }
+
+    fn step(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
+        self.step_recurrent(x, state)
+    }
+}
+
 impl Mamba2 {
     fn conv_dim(&self) -> usize {
         self.d_inner + 2 * self.n_groups * self.d_state
-    }
-
-    pub fn init_state(&self, batch: usize, device: &Device) -> Mamba2State {
-        Mamba2State {
-            conv: Tensor::zeros([batch, self.conv_dim(), self.d_conv - 1], device),
-            ssm: Tensor::zeros([batch, self.n_heads, self.head_dim, self.d_state], device),
-        }
     }
 
     fn delta(&self, dt: Tensor<3>) -> Tensor<3> {
@@ -224,12 +245,12 @@ impl Mamba2 {
     }
 
     /// Parallel (chunked SSD) form over `x` `[B, L, d_model]` from `state` (zero when `None`).
-    pub fn forward(&self, x: Tensor<3>, state: Option<Mamba2State>) -> (Tensor<3>, Mamba2State) {
+    fn forward_ssd(&self, x: Tensor<3>, state: Option<Mamba2State>) -> (Tensor<3>, Mamba2State) {
         let [b, l, _] = x.dims();
         let (di, h) = (self.d_inner, self.n_heads);
         let (history, h0) = match state {
             Some(s) => (s.conv, Some(s.ssm)),
-            None => (Tensor::zeros([b, self.conv_dim(), self.d_conv - 1], &x.device()), None),
+            None => (self.conv1d.init_history(b, &x.device()), None),
         };
         let zxbcdt = self.in_proj.forward(x);
         let z = zxbcdt.clone().narrow(2, 0, di);
@@ -302,7 +323,7 @@ impl Mamba2 {
     }
 
     /// One token `x` `[B, d_model]`.
-    pub fn step(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
+    fn step_recurrent(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
         let [b, _] = x.dims();
         let (di, h, p) = (self.d_inner, self.n_heads, self.head_dim);
         let zxbcdt = linear_rows(&self.in_proj, x);

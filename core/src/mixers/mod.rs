@@ -1,212 +1,190 @@
-//! The mixer seam: every sequence mixer behind one config, one module enum and one state enum.
+//! The mixer seam: every sequence mixer family behind one trait, and one registry that turns the
+//! list of families into the config, module and state enums the rest of the code uses.
 //!
-//! A mixer maps `[B, L, D] → [B, L, D]` in parallel (`forward`, with an optional initial state
-//! in and the final state out) and one token `[B, D] → [B, D]` at a time (`step`), and the two
-//! agree: running `step` over a sequence gives `forward`'s outputs and final state.
+//! A mixer maps `[B, L, D] → [B, L, D]` in parallel ([`SequenceMixer::forward`], with an
+//! optional initial state in and the final state out) and one token `[B, D] → [B, D]` at a time
+//! ([`SequenceMixer::step`]), and the two agree: running `step` over a sequence gives
+//! `forward`'s outputs and final state.
+//!
+//! **Adding a family** = one file `<family>.rs` (its config implementing [`MixerSpec`], its
+//! module implementing [`SequenceMixer`], its state implementing [`BatchState`]) and one line in
+//! the `registry!` call below. Names, `--mixer` parsing, `key=value` options, serialisation,
+//! dispatch and the conformance suite (`core/tests/conformance.rs`) then cover it.
 
-pub mod attention;
-pub mod mamba;
-pub mod mamba2;
-pub mod s4d;
-
-pub use attention::{Attention, AttentionConfig, KvCache, Positions};
-pub use mamba::{Mamba, MambaConfig, MambaState};
-pub use mamba2::{Mamba2, Mamba2Config, Mamba2State};
-pub use s4d::{S4d, S4dConfig, S4dInit, S4dState};
+#[macro_use]
+mod registry;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 
-/// A serialisable mixer configuration, tagged by the mixer's name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "mixer", rename_all = "lowercase")]
-pub enum MixerConfig {
-    Mamba(MambaConfig),
-    Mamba2(Mamba2Config),
-    S4d(S4dConfig),
-    Attention(AttentionConfig),
+registry! {
+    mamba::Mamba(MambaConfig),
+    mamba2::Mamba2(Mamba2Config),
+    s4d::S4d(S4dConfig),
+    attention::Attention(AttentionConfig),
 }
 
-/// Names accepted by [`MixerConfig::by_name`].
-pub const MIXER_NAMES: &[&str] = &["mamba", "mamba2", "s4d", "attention"];
+/// The name of the mixer the apps use when none is chosen (the registry's first).
+pub const DEFAULT_MIXER: &str = MIXER_NAMES[0];
+
+/// A sequence mixer module: parallel form, recurrent form and their state.
+pub trait SequenceMixer: Module + Debug {
+    type State: BatchState;
+    /// The width D of inputs and outputs.
+    fn d_model(&self) -> usize;
+    /// The state before any token, for `batch` sequences.
+    fn init_state(&self, batch: usize, device: &Device) -> Self::State;
+    /// Parallel form: `x` `[B, L, D]` from `state` (the initial state when `None`) → outputs
+    /// `[B, L, D]` and the state after the last token.
+    fn forward(&self, x: Tensor<3>, state: Option<Self::State>) -> (Tensor<3>, Self::State);
+    /// Recurrent form: one token `x` `[B, D]`.
+    fn step(&self, x: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
+}
+
+/// A mixer family's configuration: its registry name, defaults for a width, and the module.
+/// Serialised as JSON (with `"mixer": NAME` added by [`MixerConfig`]); every field can be set
+/// from the command line as `key=value`.
+pub trait MixerSpec: Clone + Debug + Serialize + DeserializeOwned {
+    /// The family's name (`--mixer NAME`, the `"mixer"` tag in saved configs).
+    const NAME: &'static str;
+    type Mixer: SequenceMixer;
+    /// The default configuration at width `d_model`.
+    fn with_width(d_model: usize) -> Self;
+    fn d_model(&self) -> usize;
+    fn init(&self, device: &Device) -> Self::Mixer;
+    /// A small configuration for tests (defaults unless the family has sizes worth shrinking).
+    fn small(d_model: usize) -> Self {
+        Self::with_width(d_model)
+    }
+    /// Whether the family's canonical block follows the mixer with an MLP (a Transformer block).
+    fn wants_mlp(&self) -> bool {
+        false
+    }
+    /// Bytes of activations that grow with the square of the length, if any (attention scores),
+    /// so callers can refuse sizes that would not fit.
+    fn quadratic_bytes(&self, _batch: usize, _len: usize) -> Option<f64> {
+        None
+    }
+}
+
+/// A recurrent state that can be stacked from, and split into, single sequences.
+pub trait BatchState: Clone + Debug + Sized {
+    /// Stacks per-sequence states into one batch (batch dimension first); `None` when they
+    /// cannot be stacked (e.g. attention caches of different lengths).
+    fn cat_batch(states: Vec<Self>) -> Option<Self>;
+    /// The state of each sequence of the batch, in order.
+    fn split_batch(self) -> Vec<Self>;
+}
+
+/// Concatenates along the batch dimension.
+pub fn cat_batch_dim<const D: usize>(ts: Vec<Tensor<D>>) -> Tensor<D> {
+    Tensor::cat(ts, 0)
+}
+
+/// One tensor per batch element (each keeps a batch dimension of 1).
+pub fn split_batch_dim<const D: usize>(t: Tensor<D>) -> Vec<Tensor<D>> {
+    t.split(1, 0)
+}
+
+/// What can go wrong at the seam: a name, an option, or an input the mixer cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum MixerError {
+    #[error("unknown mixer '{name}' (known: {known})")]
+    UnknownMixer { name: String, known: String },
+    #[error("{mixer}: unknown option '{key}' (options: {known})")]
+    UnknownOption { mixer: &'static str, key: String, known: String },
+    #[error("{mixer}: option {key}={value}: {reason}")]
+    BadOption { mixer: &'static str, key: String, value: String, reason: String },
+    #[error("mixer option '{0}' is not of the form key=value")]
+    OptionSyntax(String),
+    #[error("{mixer} mixer: input {dims:?} has width {got}, expected {expected}")]
+    Width { mixer: &'static str, dims: Vec<usize>, got: usize, expected: usize },
+    #[error("{mixer} mixer: empty sequence (input {dims:?})")]
+    EmptySequence { mixer: &'static str, dims: Vec<usize> },
+    #[error("{mixer} mixer given the state of a {state} mixer")]
+    WrongState { mixer: &'static str, state: &'static str },
+    #[error("a saved mixer configuration: {0}")]
+    Config(String),
+}
 
 impl MixerConfig {
     /// The default configuration of the mixer called `name` for width `d_model`.
-    pub fn by_name(name: &str, d_model: usize) -> Result<Self, String> {
-        match name {
-            "mamba" => Ok(Self::Mamba(MambaConfig::new(d_model))),
-            "mamba2" => Ok(Self::Mamba2(Mamba2Config::new(d_model))),
-            "s4d" => Ok(Self::S4d(S4dConfig::new(d_model))),
-            "attention" | "transformer" => Ok(Self::Attention(AttentionConfig::new(d_model))),
-            other => Err(format!("unknown mixer '{other}' (known: {})", MIXER_NAMES.join(", "))),
-        }
+    pub fn by_name(name: &str, d_model: usize) -> Result<Self, MixerError> {
+        Self::named(name, d_model, false)
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Mamba(_) => "mamba",
-            Self::Mamba2(_) => "mamba2",
-            Self::S4d(_) => "s4d",
-            Self::Attention(_) => "attention",
-        }
+    /// A small configuration of `name` for tests ([`MixerSpec::small`]).
+    pub fn small_by_name(name: &str, d_model: usize) -> Result<Self, MixerError> {
+        Self::named(name, d_model, true)
     }
 
-    pub fn d_model(&self) -> usize {
-        match self {
-            Self::Mamba(c) => c.d_model,
-            Self::Mamba2(c) => c.d_model,
-            Self::S4d(c) => c.d_model,
-            Self::Attention(c) => c.d_model,
+    /// `by_name` followed by `key=value` options (`d_state=32`).
+    pub fn with_options(name: &str, d_model: usize, options: &[String]) -> Result<Self, MixerError> {
+        let mut c = Self::by_name(name, d_model)?;
+        for o in options {
+            let (k, v) = o.split_once('=').ok_or_else(|| MixerError::OptionSyntax(o.clone()))?;
+            c.set_option(k.trim(), v.trim())?;
         }
+        Ok(c)
     }
 
-    pub fn init(&self, device: &Device) -> Mixer {
-        match self {
-            Self::Mamba(c) => Mixer::Mamba(c.init(device)),
-            Self::Mamba2(c) => Mixer::Mamba2(c.init(device)),
-            Self::S4d(c) => Mixer::S4d(c.init(device)),
-            Self::Attention(c) => Mixer::Attention(c.init(device)),
-        }
-    }
-}
-
-/// Any sequence mixer.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Mixer {
-    Mamba(Mamba),
-    Mamba2(Mamba2),
-    S4d(S4d),
-    Attention(Attention),
-}
-
-/// The recurrent state of a mixer.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)]
-pub enum MixerState {
-    Mamba(MambaState),
-    Mamba2(Mamba2State),
-    S4d(S4dState),
-    Attention(KvCache),
-}
-
-impl MixerState {
-    /// Stacks the states of separate sequences into one batch (batch dimension first), e.g. after
-    /// prefilling prompts of different lengths one by one. `None` when the states cannot be
-    /// stacked (different mixers, or attention caches of different lengths).
-    pub fn cat_batch(states: Vec<MixerState>) -> Option<MixerState> {
-        /// Each state's two parts (or `None` if one is of another kind), concatenated on dim 0.
-        fn cat2<const A: usize, const B: usize>(
-            states: Vec<MixerState>,
-            parts: impl Fn(MixerState) -> Option<(Tensor<A>, Tensor<B>)>,
-        ) -> Option<(Tensor<A>, Tensor<B>)> {
-            let (a, b): (Vec<_>, Vec<_>) =
-                states.into_iter().map(parts).collect::<Option<Vec<_>>>()?.into_iter().unzip();
-            Some((Tensor::cat(a, 0), Tensor::cat(b, 0)))
-        }
-        match states.first()? {
-            MixerState::Mamba(_) => cat2(states, |s| match s {
-                MixerState::Mamba(m) => Some((m.conv, m.ssm)),
-                _ => None,
-            })
-            .map(|(conv, ssm)| MixerState::Mamba(MambaState { conv, ssm })),
-            MixerState::Mamba2(_) => cat2(states, |s| match s {
-                MixerState::Mamba2(m) => Some((m.conv, m.ssm)),
-                _ => None,
-            })
-            .map(|(conv, ssm)| MixerState::Mamba2(Mamba2State { conv, ssm })),
-            MixerState::S4d(_) => cat2(states, |s| match s {
-                MixerState::S4d(m) => {
-                    let x = m.resolve();
-                    Some((x.re, x.im))
-                }
-                _ => None,
-            })
-            .map(|(re, im)| MixerState::S4d(S4dState::Ready(crate::complex::ComplexTensor::new(re, im)))),
-            MixerState::Attention(first) => {
-                let len = first.len();
-                cat2(states, |s| match s {
-                    MixerState::Attention(c) if c.len() == len => Some((c.k, c.v)),
-                    _ => None,
-                })
-                .map(|(k, v)| MixerState::Attention(KvCache { k, v }))
+    /// The names of the settings `set_option` takes (every field but the width).
+    pub fn option_names(&self) -> Vec<String> {
+        match self.to_json() {
+            serde_json::Value::Object(m) => {
+                m.keys().filter(|k| !["mixer", "d_model"].contains(&k.as_str())).cloned().collect()
             }
+            _ => Vec::new(),
         }
     }
-}
 
-fn wrong_state(mixer: &str, state: &MixerState) -> ! {
-    panic!("{mixer} mixer given a state of another mixer: {state:?}")
+    /// Sets one field from text: JSON (`32`, `0.5`, `true`, `null`, `{"Learned":{"max_len":512}}`)
+    /// or, failing that, a bare string (`init=Inv`).
+    pub fn set_option(&mut self, key: &str, value: &str) -> Result<(), MixerError> {
+        let mixer = self.name();
+        let known = self.option_names();
+        if !known.iter().any(|k| k == key) {
+            return Err(MixerError::UnknownOption { mixer, key: key.into(), known: known.join(", ") });
+        }
+        let mut json = self.to_json();
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+        json[key] = parsed;
+        let bad = |reason: String| MixerError::BadOption { mixer, key: key.into(), value: value.into(), reason };
+        *self = Self::from_json(json).map_err(bad)?;
+        Ok(())
+    }
 }
 
 impl Mixer {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Mamba(_) => "mamba",
-            Self::Mamba2(_) => "mamba2",
-            Self::S4d(_) => "s4d",
-            Self::Attention(_) => "attention",
+    /// Checks that `x` `[B, L, D]` has this mixer's width and at least one step.
+    pub fn check_input(&self, dims: [usize; 3]) -> Result<(), MixerError> {
+        let (mixer, expected) = (self.name(), self.d_model());
+        if dims[2] != expected {
+            return Err(MixerError::Width { mixer, dims: dims.to_vec(), got: dims[2], expected });
         }
-    }
-
-    /// The state before any token.
-    pub fn init_state(&self, batch: usize, device: &Device) -> MixerState {
-        match self {
-            Self::Mamba(m) => MixerState::Mamba(m.init_state(batch, device)),
-            Self::Mamba2(m) => MixerState::Mamba2(m.init_state(batch, device)),
-            Self::S4d(m) => MixerState::S4d(m.init_state(batch, device)),
-            Self::Attention(m) => MixerState::Attention(m.init_state(batch, device)),
+        if dims[1] == 0 {
+            return Err(MixerError::EmptySequence { mixer, dims: dims.to_vec() });
         }
+        Ok(())
     }
 
     /// Parallel form: `x` `[B, L, D]` from `state` (the initial state when `None`).
+    ///
+    /// # Panics
+    /// On a wrong width, an empty sequence or another mixer's state ([`Mixer::try_forward`]
+    /// returns these as errors).
     pub fn forward(&self, x: Tensor<3>, state: Option<MixerState>) -> (Tensor<3>, MixerState) {
-        let d = x.dims()[2];
-        assert!(x.dims()[1] > 0, "{} mixer: empty sequence {:?}", self.name(), x.dims());
-        assert_eq!(
-            d,
-            self.d_model(),
-            "{} mixer: input {:?} has width {d}, expected {}",
-            self.name(),
-            x.dims(),
-            self.d_model()
-        );
-        match (self, state) {
-            (Self::Mamba(m), None) => map(m.forward(x, None), MixerState::Mamba),
-            (Self::Mamba(m), Some(MixerState::Mamba(s))) => map(m.forward(x, Some(s)), MixerState::Mamba),
-            (Self::Mamba2(m), None) => map(m.forward(x, None), MixerState::Mamba2),
-            (Self::Mamba2(m), Some(MixerState::Mamba2(s))) => map(m.forward(x, Some(s)), MixerState::Mamba2),
-            (Self::S4d(m), None) => map(m.forward(x, None), MixerState::S4d),
-            (Self::S4d(m), Some(MixerState::S4d(s))) => map(m.forward(x, Some(s)), MixerState::S4d),
-            (Self::Attention(m), None) => map(m.forward(x, None), MixerState::Attention),
-            (Self::Attention(m), Some(MixerState::Attention(s))) => map(m.forward(x, Some(s)), MixerState::Attention),
-            (m, Some(s)) => wrong_state(m.name(), &s),
-        }
+        self.try_forward(x, state).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Recurrent form: one token `x` `[B, D]`.
+    ///
+    /// # Panics
+    /// On a wrong width or another mixer's state ([`Mixer::try_step`]).
     pub fn step(&self, x: Tensor<2>, state: MixerState) -> (Tensor<2>, MixerState) {
-        assert_eq!(x.dims()[1], self.d_model(), "{} mixer: token {:?} has the wrong width", self.name(), x.dims());
-        match (self, state) {
-            (Self::Mamba(m), MixerState::Mamba(s)) => map(m.step(x, s), MixerState::Mamba),
-            (Self::Mamba2(m), MixerState::Mamba2(s)) => map(m.step(x, s), MixerState::Mamba2),
-            (Self::S4d(m), MixerState::S4d(s)) => map(m.step(x, s), MixerState::S4d),
-            (Self::Attention(m), MixerState::Attention(s)) => map(m.step(x, s), MixerState::Attention),
-            (m, s) => wrong_state(m.name(), &s),
-        }
+        self.try_step(x, state).unwrap_or_else(|e| panic!("{e}"))
     }
-
-    pub fn d_model(&self) -> usize {
-        match self {
-            Self::Mamba(m) => m.out_proj.weight.dims()[1],
-            Self::Mamba2(m) => m.out_proj.weight.dims()[1],
-            Self::S4d(m) => m.d.dims()[0],
-            Self::Attention(m) => m.out.weight.dims()[1],
-        }
-    }
-}
-
-fn map<T, S, const D: usize>(o: (Tensor<D>, S), f: impl FnOnce(S) -> T) -> (Tensor<D>, T) {
-    (o.0, f(o.1))
 }

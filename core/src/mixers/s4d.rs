@@ -11,6 +11,7 @@
 //!
 //! Inits: S4D-Lin (A_imag = π n) or S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)), A_real = −½.
 
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
 use crate::complex::ComplexTensor;
 use crate::kernels::{causal_conv, s4d::s4d_kernel};
 use burn::config::Config;
@@ -90,8 +91,36 @@ impl S4dState {
     }
 }
 
-impl S4dConfig {
-    pub fn init(&self, device: &Device) -> S4d {
+impl BatchState for S4dState {
+    fn cat_batch(states: Vec<Self>) -> Option<Self> {
+        let (re, im): (Vec<_>, Vec<_>) = states.into_iter().map(|s| s.resolve()).map(|x| (x.re, x.im)).unzip();
+        Some(S4dState::Ready(ComplexTensor::new(cat_batch_dim(re), cat_batch_dim(im))))
+    }
+
+    fn split_batch(self) -> Vec<Self> {
+        let x = self.resolve();
+        let re = split_batch_dim(x.re);
+        re.into_iter().zip(split_batch_dim(x.im)).map(|(re, im)| S4dState::Ready(ComplexTensor::new(re, im))).collect()
+    }
+}
+
+impl MixerSpec for S4dConfig {
+    const NAME: &'static str = "s4d";
+    type Mixer = S4d;
+
+    fn with_width(d_model: usize) -> Self {
+        Self::new(d_model)
+    }
+
+    fn small(d_model: usize) -> Self {
+        Self::new(d_model).with_d_state(8)
+    }
+
+    fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    fn init(&self, device: &Device) -> S4d {
         let (h, n2) = (self.d_model, (self.d_state / 2).max(1));
         let log_dt = Tensor::<1>::random([h], Distribution::Uniform(self.dt_min.ln(), self.dt_max.ln()), device);
         let idx = Tensor::<1, Int>::arange(0..n2 as i64, device).float();
@@ -132,18 +161,26 @@ impl S4d {
         (dta, c_prime)
     }
 
-    pub fn init_state(&self, batch: usize, device: &Device) -> S4dState {
+    fn output(&self, y: Tensor<3>) -> Tensor<3> {
+        glu(self.output_linear.forward(gelu(y)), 2)
+    }
+}
+
+impl SequenceMixer for S4d {
+    type State = S4dState;
+
+    fn d_model(&self) -> usize {
+        self.d.dims()[0]
+    }
+
+    fn init_state(&self, batch: usize, device: &Device) -> S4dState {
         let [h, n2] = self.c_re.dims();
         let z = Tensor::<3>::zeros([batch, h, n2], device);
         S4dState::Ready(ComplexTensor::new(z.clone(), z))
     }
 
-    fn output(&self, y: Tensor<3>) -> Tensor<3> {
-        glu(self.output_linear.forward(gelu(y)), 2)
-    }
-
     /// Convolution mode over `x` `[B, L, H]`, from `state` (zero when `None`).
-    pub fn forward(&self, x: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
+    fn forward(&self, x: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
         let [_, l, h] = x.dims();
         let u = x.swap_dims(1, 2); // [B, H, L]
         let k = s4d_kernel(self.log_dt.val(), self.a(), self.c(), l);
@@ -165,7 +202,7 @@ impl S4d {
     }
 
     /// Recurrent mode for one token `x` `[B, H]`.
-    pub fn step(&self, x: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
+    fn step(&self, x: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
         let (dta, c_prime) = self.discrete();
         let da = dta.exp().unsqueeze_dim::<3>(0);
         let prev = state.resolve();

@@ -22,6 +22,8 @@ pub use temporal::{Temporal, TemporalConfig};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use ssm_core::error::InvalidConfig;
+use ssm_core::loss::{classification_loss, scalar};
 use ssm_core::mixers::MixerConfig;
 use ssm_core::train::{Stats, Trainable};
 
@@ -38,16 +40,20 @@ pub enum ForecastConfig {
 }
 
 impl ForecastConfig {
-    /// The default configuration of `name` (`temporal` takes `mixer`: mamba, mamba2, s4d, attention).
-    pub fn by_name(name: &str, lookback: usize, horizon: usize, vars: usize, mixer: &str) -> Result<Self, String> {
+    /// The default configuration of `name` (`temporal` runs `mixer` over patches).
+    pub fn by_name(
+        name: &str,
+        lookback: usize,
+        horizon: usize,
+        vars: usize,
+        mixer: MixerConfig,
+    ) -> Result<Self, InvalidConfig> {
         Ok(match name {
             "s-mamba" | "smamba" => Self::SMamba(SMambaConfig::new(lookback, horizon)),
             "simba" | "simba-ts" => Self::Simba(SimbaTsConfig::new(lookback, horizon)),
             "dlinear" => Self::Dlinear(DLinearConfig { lookback, horizon, kernel: 25 }),
-            "temporal" => {
-                Self::Temporal(TemporalConfig::new(lookback, horizon, vars, MixerConfig::by_name(mixer, 64)?))
-            }
-            o => return Err(format!("unknown model '{o}' (known: {})", MODEL_NAMES.join(", "))),
+            "temporal" => Self::Temporal(TemporalConfig::new(lookback, horizon, vars, mixer)),
+            o => return Err(InvalidConfig(format!("unknown model '{o}' (known: {})", MODEL_NAMES.join(", ")))),
         })
     }
 
@@ -133,10 +139,6 @@ impl ForecastBatch {
     }
 }
 
-fn scalar(t: Tensor<1>) -> f64 {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().map(|v| v[0]).unwrap_or(f64::NAN)
-}
-
 impl Trainable for ForecastModel {
     type Batch = ForecastBatch;
     /// Mean squared error over the target variables (z-scored).
@@ -161,13 +163,7 @@ pub struct SeqBatch {
 impl Trainable for Classifier {
     type Batch = SeqBatch;
     fn loss(&self, b: &SeqBatch) -> (Tensor<1>, Stats) {
-        let logits = self.forward(b.x.clone(), b.mask.clone());
-        let n = b.labels.len();
-        let tgt = Tensor::<1, Int>::from_data(TensorData::new(b.labels.clone(), [n]), &logits.device());
-        let nll = burn::tensor::activation::log_softmax(logits.clone(), 1).gather(1, tgt.unsqueeze_dim(1)).neg().mean();
-        let pred = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-        let correct = pred.iter().zip(&b.labels).filter(|(p, t)| p == t).count();
-        let l = scalar(nll.clone());
-        (nll, Stats { loss_sum: l * n as f64, correct, count: n, items: n })
+        let (nll, stats, _) = classification_loss(self.forward(b.x.clone(), b.mask.clone()), &b.labels);
+        (nll, stats)
     }
 }

@@ -17,7 +17,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use ssm_core::mixers::{Mamba, MambaConfig};
+use ssm_core::mixers::{Mamba, MambaConfig, MixerSpec, SequenceMixer};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SMambaConfig {

@@ -18,9 +18,10 @@ pub use vmamba::{Vmamba, VmambaConfig};
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, Conv3d, Conv3dConfig};
-use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use ssm_core::error::InvalidConfig;
 use ssm_core::train::{Stats, Trainable};
 
 /// The shape of one input: channels, frames (1 for images), height, width.
@@ -57,16 +58,16 @@ pub enum VisionConfig {
 impl VisionConfig {
     /// The default configuration of the model called `name` (an error for unknown names or for
     /// image-only models given video).
-    pub fn by_name(name: &str, input: InputShape, classes: usize) -> Result<Self, String> {
+    pub fn by_name(name: &str, input: InputShape, classes: usize) -> Result<Self, InvalidConfig> {
         let cfg = match name {
             "vim" => Self::Vim(VimConfig::new(input, classes)),
             "vmamba" => Self::Vmamba(VmambaConfig::new(input, classes)),
             "s4nd" => Self::S4nd(S4ndConfig::new(input, classes)),
             "simba" => Self::Simba(SimbaConfig::new(input, classes)),
-            other => return Err(format!("unknown model '{other}' (known: {})", MODEL_NAMES.join(", "))),
+            other => return Err(InvalidConfig(format!("unknown model '{other}' (known: {})", MODEL_NAMES.join(", ")))),
         };
         if input.is_video() && matches!(cfg, Self::Vmamba(_) | Self::Simba(_)) {
-            return Err(format!("model '{name}' is for images; video models: vim, s4nd"));
+            return Err(InvalidConfig(format!("model '{name}' is for images; video models: vim, s4nd")));
         }
         Ok(cfg)
     }
@@ -221,17 +222,7 @@ impl ImageBatch {
     }
 }
 
-/// Cross-entropy of `logits` `[B, K]` against `labels`, with the predictions.
-pub fn classification_loss(logits: Tensor<2>, labels: &[i64]) -> (Tensor<1>, Stats, Vec<i64>) {
-    let n = labels.len();
-    let device = logits.device();
-    let tgt = Tensor::<1, Int>::from_data(TensorData::new(labels.to_vec(), [n]), &device);
-    let nll = log_softmax(logits.clone(), 1).gather(1, tgt.unsqueeze_dim(1)).neg().mean();
-    let pred = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-    let correct = pred.iter().zip(labels).filter(|(p, t)| p == t).count();
-    let loss = nll.clone().into_data().convert::<f64>().try_to_vec::<f64>().map(|v| v[0]).unwrap_or(f64::NAN);
-    (nll, Stats { loss_sum: loss * n as f64, correct, count: n, items: n }, pred)
-}
+pub use ssm_core::loss::classification_loss;
 
 impl Trainable for VisionModel {
     type Batch = ImageBatch;

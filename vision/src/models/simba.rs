@@ -18,7 +18,7 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use ssm_core::einfft::{EinFft, EinFftConfig, ImagPart};
-use ssm_core::mixers::{Mamba, MambaConfig};
+use ssm_core::mixers::{Mamba, MambaConfig, MixerSpec, SequenceMixer};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimbaConfig {

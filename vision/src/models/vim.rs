@@ -20,11 +20,12 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
-use ssm_core::blocks::{Backbone, BlockConfig, Combine, NormKind};
+use ssm_core::blocks::{Backbone, BlockConfig, Combine};
+use ssm_core::layers::NormKind;
 use ssm_core::mixers::{MambaConfig, MixerConfig};
 
 /// How the token sequence becomes one vector for the head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum VimPool {
     /// The class token inserted in the middle of the sequence (Vim's published setting).

@@ -1,14 +1,13 @@
 //! `classify-train` and `classify-eval`: sequence classification of UEA / UCR `.ts` files.
 
-use crate::{Schedule, read_json, update_metrics};
+use crate::{read_json, schedule};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use ssm_apps::Machine;
+use ssm_apps::{Machine, MixerArgs, TrainFlags, update_metrics, write_json};
 use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
-use ssm_core::train::{fit, load_checkpoint, write_atomic};
+use ssm_core::train::{fit, load_checkpoint};
 use ssm_timeseries::models::ClassifierConfig;
 use ssm_timeseries::train::{ClassifySource, classify_accuracy};
 use ssm_timeseries::uea::TsSet;
@@ -22,19 +21,14 @@ pub struct ClassifyArgs {
     /// `*_TEST.ts`
     #[arg(long)]
     test: PathBuf,
-    /// mamba, mamba2, s4d, attention.
-    #[arg(long, default_value = "mamba")]
-    mixer: String,
+    #[command(flatten)]
+    mixer: MixerArgs,
     #[arg(long, default_value_t = 64)]
     d_model: usize,
     #[arg(long, default_value_t = 2)]
     layers: usize,
     #[command(flatten)]
-    schedule: Schedule,
-    #[arg(long, default_value = "runs/classify")]
-    out: PathBuf,
-    #[command(flatten)]
-    machine: Machine,
+    flags: TrainFlags,
 }
 
 #[derive(Args, Debug)]
@@ -57,14 +51,15 @@ struct ClassifyInfo {
 }
 
 pub fn classify_train(a: ClassifyArgs) -> Result<()> {
-    let device = a.machine.device()?;
+    let t = &a.flags;
+    let device = t.machine.device()?;
     let train = TsSet::read(&a.train, None)?;
     let test = TsSet::read(&a.test, Some(&train.class_names))?;
     if test.dims != train.dims {
         bail!("{}: {} dimensions, the training file has {}", a.test.display(), test.dims, train.dims);
     }
     let stats = train.stats();
-    let mut block = BlockConfig::new(MixerConfig::by_name(&a.mixer, a.d_model).map_err(anyhow::Error::msg)?);
+    let mut block = BlockConfig::new(a.mixer.config(a.d_model)?);
     block.mlp_hidden = Some(2 * a.d_model);
     let config = ClassifierConfig { dims: train.dims, classes: train.class_names.len(), block, layers: a.layers };
     println!(
@@ -77,33 +72,33 @@ pub fn classify_train(a: ClassifyArgs) -> Result<()> {
         train.max_len(),
         config.classes
     );
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
+    std::fs::create_dir_all(&t.out).with_context(|| format!("{}", t.out.display()))?;
     let info = ClassifyInfo {
         config: config.clone(),
         stats: stats.clone(),
         class_names: train.class_names.clone(),
         test: a.test.clone(),
     };
-    write_atomic(&a.out.join("classifier.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
+    write_json(&t.out.join("classifier.json"), &info)?;
     let adev = device.clone().autodiff();
-    adev.seed(a.schedule.seed);
+    adev.seed(t.seed);
     let model = config.init(&adev);
     let params = model.num_params();
     // Evaluation during training uses the training cases (no separate validation split in
     // these archives); the test file is scored once, at the end.
-    let mut src = ClassifySource::new(train.clone(), train, stats.clone(), a.schedule.batch, a.schedule.seed);
-    let tc = a.schedule.config(&a.out, src.train.len());
-    let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
+    let mut src = ClassifySource::new(train.clone(), train, stats.clone(), t.batch, t.seed);
+    let tc = schedule(t, src.train.len());
+    let fitted = fit(model, &mut src, &tc, &adev)?;
     let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
     update_metrics(
-        &a.out,
-        serde_json::json!({"problem": test.problem, "mixer": a.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}),
+        &t.out,
+        serde_json::json!({"problem": test.problem, "mixer": a.mixer.mixer, "params": params, "test_accuracy": acc, "test_size": test.len()}),
     )?;
     println!(
         "{}: test accuracy {acc:.4} on {} cases ({params} parameters) → {}",
         test.problem,
         test.len(),
-        a.out.display()
+        t.out.display()
     );
     Ok(())
 }
@@ -116,7 +111,7 @@ pub fn classify_eval(a: ClassifyEvalArgs) -> Result<()> {
     if test.dims != info.config.dims {
         bail!("{}: {} dimensions, the model takes {}", path.display(), test.dims, info.config.dims);
     }
-    let model = load_checkpoint(&a.model.join("checkpoint"), info.config.init(&device)).map_err(anyhow::Error::msg)?;
+    let model = load_checkpoint(&a.model.join("checkpoint"), info.config.init(&device))?;
     let acc = classify_accuracy(&model, &test, &info.stats, &device);
     println!("{}: test accuracy {acc:.4} on {} cases", test.problem, test.len());
     Ok(())

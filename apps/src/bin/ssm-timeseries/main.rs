@@ -6,19 +6,15 @@ mod classify;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use ssm_apps::Machine;
-use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::MixerConfig;
+use ssm_apps::{Machine, MixerArgs, TrainFlags, update_metrics, write_json};
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
-use ssm_timeseries::models::ForecastConfig;
+use ssm_timeseries::models::{ForecastConfig, MODEL_NAMES};
 use ssm_timeseries::train::{ForecastSource, forecast_batch, forecast_metrics};
 use std::path::{Path, PathBuf};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "State-space models for time series: forecasting and classification")]
@@ -41,59 +37,33 @@ enum Cmd {
     ClassifyEval(classify::ClassifyEvalArgs),
 }
 
-#[derive(Args, Debug)]
-struct Schedule {
-    /// Training steps (default: `--epochs` passes over the training windows or cases).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Passes over the training data (one evaluation each); with `--steps`, the number of
-    /// evaluations.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.01)]
-    weight_decay: f64,
-    /// Training-time budget in seconds: the step count is fitted to it.
-    #[arg(long)]
-    time_budget: Option<f64>,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[arg(long)]
-    resume: bool,
-}
-
 /// Model selection on the validation split (forecasting only: the `.ts` archives have none).
 #[derive(Args, Debug)]
 struct Selection {
-    /// Test the model of the epoch with the lowest validation loss (`best`, the papers'
-    /// protocol) or the last one.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    select: String,
+    /// Which model is tested.
+    #[arg(long, value_enum, default_value_t = Select::Best)]
+    select: Select,
     /// Stop after this many epochs without a lower validation loss (0: never).
     #[arg(long, default_value_t = 3)]
     patience: usize,
 }
 
-impl Schedule {
-    /// The runner's settings for a training set of `items` windows or cases.
-    fn config(&self, out: &Path, items: usize) -> TrainConfig {
-        let steps = self.steps.unwrap_or(self.epochs * items.div_ceil(self.batch.max(1)));
-        TrainConfig {
-            steps,
-            epochs: self.epochs,
-            lr: self.lr,
-            warmup_steps: (steps / 20).clamp(1, 200),
-            weight_decay: self.weight_decay,
-            seed: self.seed,
-            out: Some(out.to_path_buf()),
-            resume: self.resume,
-            time_budget: self.time_budget,
-            ..TrainConfig::default()
-        }
-    }
+/// Training flags with this app's defaults: `--epochs` passes over the training windows (or
+/// cases) unless `--steps` is given.
+pub(crate) const TRAIN_DEFAULTS: &[(&str, &str)] = &[("epochs", "10"), ("weight_decay", "0.01")];
+
+/// The runner's settings for a training set of `items` windows or cases.
+pub(crate) fn schedule(t: &TrainFlags, items: usize) -> TrainConfig {
+    t.config(t.steps_or(|| t.epochs * items.div_ceil(t.batch.max(1))))
+}
+
+/// Which model the test split scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Select {
+    /// The epoch with the lowest validation loss (the papers' protocol).
+    Best,
+    /// The last epoch.
+    Last,
 }
 
 #[derive(Args, Debug)]
@@ -106,30 +76,25 @@ struct TrainArgs {
     #[arg(long)]
     target: Option<String>,
     /// M (all → all), S (target → target), MS (all → target).
-    #[arg(long, default_value = "M")]
-    mode: String,
+    #[arg(long, value_enum, default_value_t = Mode::M)]
+    mode: Mode,
     #[arg(long, default_value_t = 96)]
     lookback: usize,
     #[arg(long, default_value_t = 96)]
     horizon: usize,
-    /// s-mamba, simba, dlinear or temporal.
-    #[arg(long, default_value = "s-mamba")]
+    #[arg(long, default_value = "s-mamba", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
     model: String,
-    /// Mixer of the temporal model: mamba, mamba2, s4d, attention.
-    #[arg(long, default_value = "mamba")]
-    mixer: String,
+    /// The temporal model's mixer.
+    #[command(flatten)]
+    mixer: MixerArgs,
     #[arg(long)]
     d_model: Option<usize>,
     #[arg(long)]
     layers: Option<usize>,
     #[command(flatten)]
-    schedule: Schedule,
-    #[command(flatten)]
     selection: Selection,
-    #[arg(long, default_value = "runs/timeseries")]
-    out: PathBuf,
     #[command(flatten)]
-    machine: Machine,
+    train: TrainFlags,
 }
 
 #[derive(Args, Debug)]
@@ -192,26 +157,17 @@ fn read_json<T: for<'a> Deserialize<'a>>(p: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{}: unreadable", p.display()))
 }
 
-fn update_metrics(out: &Path, extra: serde_json::Value) -> Result<()> {
-    let mp = out.join("metrics.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
-    if let (Some(o), Some(e)) = (m.as_object_mut(), extra.as_object()) {
-        o.extend(e.clone());
-    }
-    write_atomic(&mp, &serde_json::to_vec_pretty(&m)?).map_err(anyhow::Error::msg)
-}
-
 fn train(a: TrainArgs) -> Result<()> {
-    let device = a.machine.device()?;
+    let t = &a.train;
+    let device = t.machine.device()?;
     if a.data.is_none() {
         println!("no --data given: training on a generated 3-variable series");
     }
     let (table, protocol) = load_table(a.data.as_deref())?;
-    let mode: Mode = a.mode.parse().map_err(anyhow::Error::msg)?;
+    let mode = a.mode;
     let target = a.target.clone().unwrap_or_else(|| table.names.last().cloned().unwrap_or_default());
-    let mut config =
-        ForecastConfig::by_name(&a.model, a.lookback, a.horizon, 0, &a.mixer).map_err(anyhow::Error::msg)?;
+    let mixer = a.mixer.config(a.d_model.unwrap_or(64))?;
+    let mut config = ForecastConfig::by_name(&a.model, a.lookback, a.horizon, 0, mixer)?;
     let mut info = ForecastInfo {
         config: config.clone(),
         data: a.data.clone(),
@@ -235,9 +191,6 @@ fn train(a: TrainArgs) -> Result<()> {
         }
         ForecastConfig::Temporal(c) => {
             c.vars = sp.train.vars;
-            if let Some(d) = a.d_model {
-                c.block = BlockConfig::new(MixerConfig::by_name(&a.mixer, d).map_err(anyhow::Error::msg)?);
-            }
             c.layers = a.layers.unwrap_or(c.layers);
         }
         ForecastConfig::Dlinear(_) => {}
@@ -257,22 +210,20 @@ fn train(a: TrainArgs) -> Result<()> {
         mode,
         info.target
     );
-    let mut src =
-        ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, a.schedule.batch, a.schedule.seed)
-            .map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
-    write_atomic(&a.out.join("timeseries.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
+    let mut src = ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, t.batch, t.seed)?;
+    std::fs::create_dir_all(&t.out).with_context(|| format!("{}", t.out.display()))?;
+    write_json(&t.out.join("timeseries.json"), &info)?;
     let adev = device.clone().autodiff();
-    adev.seed(a.schedule.seed);
+    adev.seed(t.seed);
     let model = info.config.init(&adev);
     let params = model.num_params();
     println!("{}: {params} parameters", info.config.name());
     let tc = TrainConfig {
-        keep_best: a.selection.select == "best",
+        keep_best: a.selection.select == Select::Best,
         patience: (a.selection.patience > 0).then_some(a.selection.patience),
-        ..a.schedule.config(&a.out, sp.train.windows(a.lookback, a.horizon))
+        ..schedule(t, sp.train.windows(a.lookback, a.horizon))
     };
-    let fitted = fit(model, &mut src, &tc, &adev).map_err(anyhow::Error::msg)?;
+    let fitted = fit(model, &mut src, &tc, &adev)?;
     if let (true, Some(b)) = (tc.keep_best, fitted.state.best) {
         println!("testing the model of epoch {} (step {}, validation loss {:.4})", b.epoch, b.step, b.eval_loss);
     }
@@ -280,7 +231,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let (mse, mae, n) = forecast_metrics(&model, &sp.test, a.lookback, a.horizon, &device);
     let (vmse, vmae, _) = forecast_metrics(&model, &sp.val, a.lookback, a.horizon, &device);
     update_metrics(
-        &a.out,
+        &t.out,
         serde_json::json!({"model": info.config.name(), "params": params, "test_mse": mse, "test_mae": mae,
             "test_windows": n, "val_mse": vmse, "val_mae": vmae}),
     )?;
@@ -288,7 +239,7 @@ fn train(a: TrainArgs) -> Result<()> {
         "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (validation {vmse:.4} / {vmae:.4}); {:.0} s training → {}",
         info.config.name(),
         fitted.state.train_seconds,
-        a.out.display()
+        t.out.display()
     );
     Ok(())
 }
@@ -305,7 +256,7 @@ fn load_forecaster(
     if sp.train.vars != info.names.len() {
         bail!("the data has {} variables, the model was trained on {}", sp.train.vars, info.names.len());
     }
-    let model = load_checkpoint(&model_dir(dir), info.config.init(device)).map_err(anyhow::Error::msg)?;
+    let model = load_checkpoint(&model_dir(dir), info.config.init(device))?;
     Ok((info, table, sp, model))
 }
 
@@ -359,7 +310,7 @@ fn forecast(a: ForecastArgs) -> Result<()> {
         }
         csv.push('\n');
     }
-    write_atomic(&out.join("forecast.csv"), csv.as_bytes()).map_err(anyhow::Error::msg)?;
+    write_atomic(&out.join("forecast.csv"), csv.as_bytes())?;
     for &j in &vars {
         let hist: Vec<(f64, f64)> = (0..l).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
         let truth: Vec<(f64, f64)> = (l - 1..l + h).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
@@ -374,8 +325,7 @@ fn forecast(a: ForecastArgs) -> Result<()> {
             &[("history".into(), hist), ("truth".into(), truth), ("forecast".into(), fc)],
             ssm_core::plot::Scale::Linear,
             ssm_core::plot::Scale::Linear,
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         println!("{}", png.display());
     }
     println!("{}", out.join("forecast.csv").display());
@@ -383,7 +333,9 @@ fn forecast(a: ForecastArgs) -> Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let forecaster = [TRAIN_DEFAULTS, &[("out", "runs/timeseries")]].concat();
+    let classify = [TRAIN_DEFAULTS, &[("out", "runs/classify")]].concat();
+    let cli: Cli = ssm_apps::parse_with_defaults(&[("train", &forecaster), ("classify-train", &classify)]);
     ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Eval(a) => eval(a),

@@ -5,15 +5,16 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use clap::Args;
+use clap::builder::PossibleValuesParser;
 use ssm_apps::{Machine, median_secs};
 use ssm_core::train::Trainable;
-use ssm_vision::models::{ImageBatch, predict_classes};
+use ssm_vision::models::{ImageBatch, MODEL_NAMES, predict_classes};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Models, comma-separated.
-    #[arg(long, default_value = "vim,vmamba,s4nd,simba")]
-    models: String,
+    #[arg(long, value_delimiter = ',', default_value = "vim,vmamba,s4nd,simba", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
+    models: Vec<String>,
     #[arg(long, default_value_t = 28)]
     size: usize,
     #[arg(long, default_value_t = 1)]
@@ -33,8 +34,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let adev = device.clone().autodiff();
     let input = ssm_vision::models::InputShape::image(a.channels, a.size, a.size);
     println!("| model | params | train images/s | inference images/s |\n|---|---|---|---|");
-    for name in a.models.split(',').map(str::trim) {
-        let m = ModelArgs { model: name.to_string(), ..a.model.clone() };
+    for name in &a.models {
+        let m = ModelArgs { model: name.clone(), ..a.model.clone() };
         let cfg = model_config(&m, input, 10, 1)?;
         let model = cfg.init(&adev);
         let params = model.parameter_count();

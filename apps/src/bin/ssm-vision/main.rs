@@ -9,19 +9,17 @@ mod video;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use ssm_apps::Machine;
+use ssm_apps::{TrainFlags, write_json};
 use ssm_core::einfft::ImagPart;
-use ssm_core::train::{DataSource, TrainConfig, fit, load_checkpoint, write_atomic};
+use ssm_core::train::{DataSource, TrainConfig, fit, load_checkpoint};
 use ssm_vision::data::{ImageSet, SHAPE_CLASSES};
 use ssm_vision::folders::{Labelled, load_split, resized};
-use ssm_vision::models::{ImageBatch, VimPool, VisionConfig, VisionModel};
+use ssm_vision::models::{ImageBatch, MODEL_NAMES, VimPool, VisionConfig, VisionModel};
 use ssm_vision::train::{Augment, ImageSource, evaluate, input_shape};
 use std::path::{Path, PathBuf};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "State-space vision models: Vision Mamba, VMamba, S4ND, SiMBA (images and video)")]
@@ -48,8 +46,7 @@ enum Cmd {
 
 #[derive(Args, Debug, Clone)]
 struct ModelArgs {
-    /// vim, vmamba, s4nd or simba.
-    #[arg(long, default_value = "vim")]
+    #[arg(long, default_value = "vim", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
     model: String,
     /// Width (first stage's for vmamba / simba).
     #[arg(long)]
@@ -60,40 +57,34 @@ struct ModelArgs {
     /// Patch size in pixels.
     #[arg(long)]
     patch: Option<usize>,
-    /// SiMBA: what EinFFT does with the imaginary part after its inverse FFT: drop (the
-    /// released code's choice), add, modulus.
-    #[arg(long, default_value = "drop")]
-    imag: String,
+    /// SiMBA: what EinFFT does with the imaginary part after its inverse FFT (drop: the
+    /// released code's choice).
+    #[arg(long, value_enum, default_value_t = ImagPart::Drop)]
+    imag: ImagPart,
     /// Vim: what the head reads — the class token in the middle (Vim's published setting) or
     /// the mean of the patch tokens (no class token).
-    #[arg(long, default_value = "middle")]
-    pool: String,
+    #[arg(long, value_enum, default_value_t = VimPool::Middle)]
+    pool: VimPool,
 }
 
+/// Test items evaluated at each epoch (the whole test split is evaluated at the end).
 #[derive(Args, Debug)]
-struct Schedule {
-    #[arg(long, default_value_t = 4000)]
-    steps: usize,
-    /// Evaluations (and checkpoints) per run.
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.05)]
-    weight_decay: f64,
-    /// Training-time budget in seconds: the step count is fitted to it.
-    #[arg(long)]
-    time_budget: Option<f64>,
-    /// Test items evaluated at each epoch (the whole test split is evaluated at the end).
+struct EvalSize {
     #[arg(long, default_value_t = 2000)]
     eval_size: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Continue from the checkpoint in --out.
-    #[arg(long)]
-    resume: bool,
+}
+
+/// This app's training defaults.
+const TRAIN_DEFAULTS: &[(&str, &str)] = &[("steps", "4000"), ("batch", "64"), ("lr", "2e-3")];
+
+/// Training-time augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AugmentChoice {
+    None,
+    /// Pad 2 pixels, random crop.
+    Crop,
+    /// Crop and random horizontal flip.
+    CropFlip,
 }
 
 #[derive(Args, Debug)]
@@ -109,17 +100,14 @@ struct TrainArgs {
     /// Resize images to SIZE×SIZE.
     #[arg(long)]
     size: Option<usize>,
-    /// Augmentation: none, crop (pad 2, random crop) or crop-flip.
-    #[arg(long, default_value = "crop")]
-    augment: String,
+    #[arg(long, value_enum, default_value_t = AugmentChoice::Crop)]
+    augment: AugmentChoice,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
-    schedule: Schedule,
-    #[arg(long, default_value = "runs/vision")]
-    out: PathBuf,
+    eval: EvalSize,
     #[command(flatten)]
-    machine: Machine,
+    train: TrainFlags,
 }
 
 /// What a model directory holds besides the checkpoint.
@@ -140,7 +128,7 @@ fn model_config(
     classes: usize,
     tubelet: usize,
 ) -> Result<VisionConfig> {
-    let mut cfg = VisionConfig::by_name(&m.model, input, classes).map_err(anyhow::Error::msg)?;
+    let mut cfg = VisionConfig::by_name(&m.model, input, classes)?;
     if let Some(w) = m.width {
         cfg.set_width(w);
     }
@@ -150,17 +138,7 @@ fn model_config(
     if let Some(p) = m.patch {
         cfg.set_patch(p);
     }
-    let imag = match m.imag.as_str() {
-        "drop" => ImagPart::Drop,
-        "add" => ImagPart::Add,
-        "modulus" => ImagPart::Modulus,
-        o => bail!("--imag: unknown choice '{o}' (drop, add, modulus)"),
-    };
-    let pool = match m.pool.as_str() {
-        "middle" => VimPool::Middle,
-        "mean" => VimPool::Mean,
-        o => bail!("--pool: unknown choice '{o}' (middle, mean)"),
-    };
+    let (imag, pool) = (m.imag, m.pool);
     if pool != VimPool::Middle && !matches!(cfg, VisionConfig::Vim(_)) {
         bail!("--pool is a Vim setting (model '{}')", m.model);
     }
@@ -173,19 +151,8 @@ fn model_config(
     Ok(cfg)
 }
 
-fn train_config(s: &Schedule, out: &Path) -> TrainConfig {
-    TrainConfig {
-        steps: s.steps,
-        epochs: s.epochs,
-        lr: s.lr,
-        warmup_steps: (s.steps / 20).clamp(1, 200),
-        weight_decay: s.weight_decay,
-        seed: s.seed,
-        out: Some(out.to_path_buf()),
-        resume: s.resume,
-        time_budget: s.time_budget,
-        ..TrainConfig::default()
-    }
+fn train_config(t: &TrainFlags) -> TrainConfig {
+    t.config(t.steps_or(|| 4000))
 }
 
 /// Evenly spaced test items for the per-epoch evaluation.
@@ -202,7 +169,7 @@ fn read_info(dir: &Path) -> Result<RunInfo> {
 
 fn load_model(dir: &Path, info: &RunInfo, device: &Device) -> Result<VisionModel> {
     let model = info.config.init(device);
-    load_checkpoint(&dir.join("checkpoint"), model).map_err(anyhow::Error::msg)
+    Ok(load_checkpoint(&dir.join("checkpoint"), model)?)
 }
 
 /// Trains, evaluates the whole test set, writes metrics.json additions and confusion.png.
@@ -217,7 +184,7 @@ fn train_and_report(
     batch: usize,
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    write_atomic(&out.join("vision.json"), &serde_json::to_vec_pretty(&info)?).map_err(anyhow::Error::msg)?;
+    write_json(&out.join("vision.json"), &info)?;
     let adev = device.clone().autodiff();
     adev.seed(tc.seed);
     let model = info.config.init(&adev);
@@ -228,7 +195,7 @@ fn train_and_report(
         info.config.input(),
         info.config.classes()
     );
-    let fitted = fit(model, data, tc, &adev).map_err(anyhow::Error::msg)?;
+    let fitted = fit(model, data, tc, &adev)?;
     let model = fitted.model.valid();
     let r = evaluate(&model, test, &info.stats, info.config.classes(), batch.max(64), device);
     fitted.state.epochs.last().context("no evaluation ran")?;
@@ -269,21 +236,21 @@ fn save_report(
     class_names: &[String],
     confusion: &[Vec<usize>],
 ) -> Result<()> {
-    write_atomic(json_path, &serde_json::to_vec_pretty(json)?).map_err(anyhow::Error::msg)?;
-    ssm_core::plot::confusion_matrix(png, title, class_names, confusion).map_err(anyhow::Error::msg)
+    write_json(json_path, json)?;
+    Ok(ssm_core::plot::confusion_matrix(png, title, class_names, confusion)?)
 }
 
-fn augment_of(name: &str) -> Result<Option<Augment>> {
-    Ok(match name {
-        "none" => None,
-        "crop" => Some(Augment { pad: 2, flip: false }),
-        "crop-flip" => Some(Augment { pad: 2, flip: true }),
-        o => bail!("--augment: unknown choice '{o}' (none, crop, crop-flip)"),
-    })
+fn augment_of(choice: AugmentChoice) -> Option<Augment> {
+    match choice {
+        AugmentChoice::None => None,
+        AugmentChoice::Crop => Some(Augment { pad: 2, flip: false }),
+        AugmentChoice::CropFlip => Some(Augment { pad: 2, flip: true }),
+    }
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let device = a.machine.device()?;
+    let t = &a.train;
+    let device = t.machine.device()?;
     let size = a.size.map(|s| (s, s));
     let (train, test) = match &a.data {
         Some(p) => {
@@ -310,9 +277,8 @@ fn train(a: TrainArgs) -> Result<()> {
     check_compatible(&train_set, &test_set)?;
     let classes = train_set.classes.max(test_set.classes);
     let cfg = model_config(&a.model, input_shape(&train_set), classes, 1)?;
-    let eval_idx = eval_subset(test_set.len(), a.schedule.eval_size);
-    let mut src =
-        ImageSource::new(train_set, &test_set, &eval_idx, a.schedule.batch, a.schedule.seed, augment_of(&a.augment)?);
+    let eval_idx = eval_subset(test_set.len(), a.eval.eval_size);
+    let mut src = ImageSource::new(train_set, &test_set, &eval_idx, t.batch, t.seed, augment_of(a.augment));
     println!("{} training / {} test images of {:?}", src.train.len(), test_set.len(), input_shape(&src.train));
     let info = RunInfo {
         config: cfg,
@@ -322,8 +288,7 @@ fn train(a: TrainArgs) -> Result<()> {
         test: a.test.clone(),
         video: None,
     };
-    let tc = train_config(&a.schedule, &a.out);
-    train_and_report(info, &mut src, &test_set, &tc, &a.out, &device, a.schedule.batch)
+    train_and_report(info, &mut src, &test_set, &train_config(t), &t.out, &device, t.batch)
 }
 
 fn has_test_split(p: &Path) -> bool {
@@ -354,7 +319,9 @@ fn check_compatible(train: &ImageSet, test: &ImageSet) -> Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let images = [TRAIN_DEFAULTS, &[("out", "runs/vision")]].concat();
+    let video = [TRAIN_DEFAULTS, &[("out", "runs/video")]].concat();
+    let cli: Cli = ssm_apps::parse_with_defaults(&[("train", &images), ("train-video", &video)]);
     ssm_apps::exit_on_error(match cli.cmd {
         Cmd::Train(a) => train(a),
         Cmd::Eval(a) => eval::eval(a, false),

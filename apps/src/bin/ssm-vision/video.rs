@@ -1,12 +1,12 @@
 //! `train-video`: video classifiers on frame folders or generated moving digits.
 
 use crate::{
-    ModelArgs, RunInfo, Schedule, check_compatible, eval_subset, model_config, train_and_report, train_config,
+    EvalSize, ModelArgs, RunInfo, check_compatible, eval_subset, model_config, train_and_report, train_config,
 };
 use anyhow::{Result, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use ssm_apps::Machine;
+use ssm_apps::TrainFlags;
 use ssm_vision::data::ImageSet;
 use ssm_vision::folders::{frame_folders, load_split};
 use ssm_vision::train::{ClipSource, ImageSource, clip_set, input_shape};
@@ -24,8 +24,8 @@ pub struct VideoArgs {
     #[arg(long, default_value = "../shared/data/vision/mnist-small")]
     digits_test: PathBuf,
     /// Moving digits: the label is the digits' sum or the larger digit.
-    #[arg(long, default_value = "sum")]
-    label: String,
+    #[arg(long, value_enum, default_value_t = ClipLabel::Sum)]
+    label: ClipLabel,
     #[arg(long, default_value_t = 8)]
     frames: usize,
     /// Frame side in pixels.
@@ -40,29 +40,19 @@ pub struct VideoArgs {
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
-    schedule: Schedule,
-    #[arg(long, default_value = "runs/video")]
-    out: PathBuf,
+    eval: EvalSize,
     #[command(flatten)]
-    machine: Machine,
+    train: TrainFlags,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
 pub struct VideoSpec {
     frames: usize,
     size: usize,
-    label: String,
+    label: ClipLabel,
     digits_test: PathBuf,
     test_clips: usize,
     seed: u64,
-}
-
-fn clip_label(name: &str) -> Result<ClipLabel> {
-    match name {
-        "sum" => Ok(ClipLabel::Sum),
-        "larger" => Ok(ClipLabel::Larger),
-        o => bail!("--label: unknown choice '{o}' (sum, larger)"),
-    }
 }
 
 fn load_digits(p: &Path, test: bool) -> Result<ImageSet> {
@@ -77,21 +67,22 @@ fn load_digits(p: &Path, test: bool) -> Result<ImageSet> {
 
 pub fn generated_test_clips(v: &VideoSpec) -> Result<ImageSet> {
     let digits = load_digits(&v.digits_test, true)?;
-    let generator = MovingDigits::new(v.frames, v.size, clip_label(&v.label)?);
+    let generator = MovingDigits::new(v.frames, v.size, v.label);
     Ok(clip_set(&generator, &digits, v.seed.wrapping_add(1_000_003), 0, v.test_clips))
 }
 
 pub fn train_video(a: VideoArgs) -> Result<()> {
-    let device = a.machine.device()?;
-    let tc = train_config(&a.schedule, &a.out);
+    let t = &a.train;
+    let device = t.machine.device()?;
+    let tc = train_config(t);
     if let Some(dir) = &a.data {
         let size = (a.size, a.size);
         let train = frame_folders(&dir.join("train"), a.frames, size)?;
         let test = frame_folders(&dir.join("test"), a.frames, size)?;
         check_compatible(&train.set, &test.set)?;
         let cfg = model_config(&a.model, input_shape(&train.set), train.set.classes.max(test.set.classes), a.tubelet)?;
-        let eval_idx = eval_subset(test.set.len(), a.schedule.eval_size);
-        let mut src = ImageSource::new(train.set, &test.set, &eval_idx, a.schedule.batch, a.schedule.seed, None);
+        let eval_idx = eval_subset(test.set.len(), a.eval.eval_size);
+        let mut src = ImageSource::new(train.set, &test.set, &eval_idx, t.batch, t.seed, None);
         let info = RunInfo {
             config: cfg,
             stats: src.stats.clone(),
@@ -100,25 +91,25 @@ pub fn train_video(a: VideoArgs) -> Result<()> {
             test: None,
             video: None,
         };
-        return train_and_report(info, &mut src, &test.set, &tc, &a.out, &device, a.schedule.batch);
+        return train_and_report(info, &mut src, &test.set, &tc, &t.out, &device, t.batch);
     }
     let spec = VideoSpec {
         frames: a.frames,
         size: a.size,
-        label: a.label.clone(),
+        label: a.label,
         digits_test: a.digits_test.clone(),
         test_clips: a.test_clips,
-        seed: a.schedule.seed,
+        seed: t.seed,
     };
-    let generator = MovingDigits::new(a.frames, a.size, clip_label(&a.label)?);
+    let generator = MovingDigits::new(a.frames, a.size, a.label);
     let digits = load_digits(&a.digits_train, false)?;
     let test = generated_test_clips(&spec)?;
-    let eval_part = test.subset(&eval_subset(test.len(), a.schedule.eval_size));
+    let eval_part = test.subset(&eval_subset(test.len(), a.eval.eval_size));
     let classes = generator.classes(&digits);
-    let mut src = ClipSource::new(generator, digits, &eval_part, a.schedule.batch, a.schedule.seed);
+    let mut src = ClipSource::new(generator, digits, &eval_part, t.batch, t.seed);
     let cfg = model_config(&a.model, input_shape(&test), classes, a.tubelet)?;
     println!(
-        "moving digits: {} frames of {}×{}, label {}, {classes} classes; {} test clips",
+        "moving digits: {} frames of {}×{}, label {:?}, {classes} classes; {} test clips",
         a.frames,
         a.size,
         a.size,
@@ -133,5 +124,5 @@ pub fn train_video(a: VideoArgs) -> Result<()> {
         test: None,
         video: Some(spec),
     };
-    train_and_report(info, &mut src, &test, &tc, &a.out, &device, a.schedule.batch)
+    train_and_report(info, &mut src, &test, &tc, &t.out, &device, t.batch)
 }

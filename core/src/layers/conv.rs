@@ -1,0 +1,51 @@
+//! Causal depthwise 1-D convolution, as PyTorch's `Conv1d(groups = channels, padding = K−1)`
+//! truncated to the first L outputs: `y[c, t] = bias[c] + Σ_j w[c, j] · x[c, t − (K−1) + j]`.
+//! Its recurrent state is the last K−1 inputs, so a step is the same call with L = 1.
+
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::{Device, Tensor};
+
+/// Depthwise causal convolution parameters.
+#[derive(Module, Debug)]
+pub struct DepthwiseConv1d {
+    /// `[channels, 1, kernel]`
+    pub weight: Param<Tensor<3>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl DepthwiseConv1d {
+    /// PyTorch's `Conv1d` default init: weight and bias ~ U(±1/√kernel).
+    pub fn init(channels: usize, kernel: usize, bias: bool, device: &Device) -> Self {
+        let b = 1.0 / (kernel as f64).sqrt();
+        let u = Initializer::Uniform { min: -b, max: b };
+        Self { weight: u.init([channels, 1, kernel], device), bias: bias.then(|| u.init([channels], device)) }
+    }
+
+    pub fn kernel(&self) -> usize {
+        self.weight.dims()[2]
+    }
+
+    /// The state before any input: K−1 zeros per channel, `[B, C, K−1]`.
+    pub fn init_history(&self, batch: usize, device: &Device) -> Tensor<3> {
+        Tensor::zeros([batch, self.weight.dims()[0], self.kernel() - 1], device)
+    }
+
+    /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]`; returns the
+    /// output `[B, C, L]` and the new history (the last K−1 inputs).
+    pub fn forward(&self, x: Tensor<3>, history: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let [_, c, l] = x.dims();
+        let k = self.kernel();
+        let padded = Tensor::cat(vec![history, x], 2); // [B, C, L + K − 1]
+        let w = self.weight.val().reshape([c, k]);
+        let mut y = padded.clone().narrow(2, 0, l) * w.clone().narrow(1, 0, 1).reshape([1, c, 1]);
+        for j in 1..k {
+            y = y + padded.clone().narrow(2, j, l) * w.clone().narrow(1, j, 1).reshape([1, c, 1]);
+        }
+        if let Some(b) = &self.bias {
+            y = y + b.val().reshape([1, c, 1]);
+        }
+        let new_history = padded.narrow(2, l, k - 1);
+        (y, new_history)
+    }
+}
