@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::one_error_line;
+use common::{one_error_line, usage_error_line};
+use ssm_core::mixers::COMPARED_BY_DEFAULT;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -18,7 +19,19 @@ fn tiny_comparison_writes_metrics_and_plot() {
     let out = tmp("tiny");
     let o = bin()
         .args(["--task", "mqar", "--len", "24", "--n-pairs", "4", "--steps", "6", "--epochs", "2", "--batch", "8"])
-        .args(["--d-model", "16", "--layers", "1", "--test-size", "16", "--out"])
+        .args([
+            "--d-model",
+            "16",
+            "--layers",
+            "1",
+            "--test-size",
+            "16",
+            "--cost-lens",
+            "0",
+            "--eval-lens",
+            "0",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -28,7 +41,7 @@ fn tiny_comparison_writes_metrics_and_plot() {
     assert_eq!(m["task"], "mqar");
     let r = m["results"].as_array().unwrap();
     assert_eq!(r.len(), 3);
-    for (x, name) in r.iter().zip(["mamba", "s4d", "attention"]) {
+    for (x, name) in r.iter().zip(COMPARED_BY_DEFAULT) {
         assert_eq!(x["mixer"], name);
         let acc = x["test_accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
@@ -37,7 +50,10 @@ fn tiny_comparison_writes_metrics_and_plot() {
         assert!(x["train_seconds"].as_f64().unwrap() > 0.0);
     }
     assert!(out.join("compare.png").exists());
-    assert!(out.join("mamba/loss.png").exists() && out.join("mamba/checkpoint/model.bpk").exists());
+    let first = out.join(COMPARED_BY_DEFAULT[0]);
+    assert!(first.join("loss.png").exists() && first.join("checkpoint/model.bpk").exists());
+    assert!(m["conclusion"].as_str().unwrap().starts_with("conclusion: at length 24 "), "{}", m["conclusion"]);
+    assert_eq!(m["cost"].as_array().unwrap().len(), 0, "--cost-lens 0 times nothing");
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -58,8 +74,31 @@ fn speed_writes_a_table() {
 
 #[test]
 fn bad_input_is_one_clear_error() {
-    one_error_line(&bin().args(["--task", "sorting"]).output().unwrap(), "unknown task 'sorting'");
+    usage_error_line(&bin().args(["--task", "sorting"]).output().unwrap(), "invalid value 'sorting'");
     let o = bin().args(["--task", "listops", "--data", "/nonexistent/listops"]).output().unwrap();
     one_error_line(&o, "/nonexistent/listops");
-    one_error_line(&bin().args(["--mixers", "mamba,lstm"]).output().unwrap(), "unknown mixer 'lstm'");
+    usage_error_line(&bin().args(["--mixers", "lstm"]).output().unwrap(), "invalid value 'lstm'");
+}
+
+/// `--quick`: the default comparison end to end (length generalisation, cost, conclusion).
+#[test]
+fn quick_default_run_concludes_from_its_numbers() {
+    let out = tmp("quick");
+    let o = bin().args(["--quick", "--d-model", "16", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["task"], "induction-heads");
+    for r in m["results"].as_array().unwrap() {
+        let by_len = r["test_accuracy_by_length"].as_object().unwrap();
+        assert_eq!(by_len.len(), 2, "trained length and 4× it");
+        assert_eq!(r["test_accuracy"], by_len["16"], "the headline accuracy is the trained length's");
+    }
+    let cost = m["cost"].as_array().unwrap();
+    assert_eq!(cost.len(), 2 * COMPARED_BY_DEFAULT.len(), "every model at 256 and 1024 tokens");
+    let conclusion = m["conclusion"].as_str().unwrap();
+    assert!(conclusion.contains("at length 16 ") && conclusion.contains("at length 64 "), "{conclusion}");
+    assert!(conclusion.contains("at 1024 tokens the "), "{conclusion}");
+    assert!(out.join("compare.png").exists() && out.join("cost.png").exists());
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -30,6 +30,10 @@ registry! {
 /// The name of the mixer the apps use when none is chosen (the registry's first).
 pub const DEFAULT_MIXER: &str = MIXER_NAMES[0];
 
+/// The families `ssm-compare` pits against each other when none are named: a selective SSM, a
+/// structured (LTI, convolutional) SSM and the Transformer baseline.
+pub const COMPARED_BY_DEFAULT: &[&str] = &[MambaConfig::NAME, S4dConfig::NAME, AttentionConfig::NAME];
+
 /// A sequence mixer module: parallel form, recurrent form and their state.
 pub trait SequenceMixer: Module + Debug {
     type State: BatchState;

@@ -1,0 +1,431 @@
+//! `ssm-compare`: SSM mixers against a Transformer under one training budget.
+//!
+//! The default run makes the survey's point in about three minutes on two cores: each model
+//! learns induction heads at length 64, is tested at 64 and at 4× and 16× that length (an SSM
+//! carries its state to any length; attention meets positions it never saw), and its forward
+//! pass is timed at 1k, 4k and 16k tokens (linear against quadratic cost). A table, two plots
+//! and a one-line conclusion drawn from the measured numbers follow. Other tasks: selective
+//! copying, MQAR (Zoology) and LRA ListOps; `speed` times models against length.
+
+mod data;
+mod speed;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use data::{ListOpsData, Synthetic, TestSets, batches_of, listops_file, synthetic_tests, test_stats};
+use speed::{SpeedArgs, Timing, plot_times, time_model};
+use ssm_apps::{TrainFlags, mixer_names, write_json};
+use ssm_core::backbone::{BackboneConfig, LayerTemplate, apply_options, parse_layout};
+use ssm_core::blocks::BlockConfig;
+use ssm_core::mixers::{COMPARED_BY_DEFAULT, MixerConfig, MixerError};
+use ssm_core::models::{TokenModel, TokenModelConfig};
+use ssm_core::plot;
+use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask};
+use ssm_core::train::fit;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(about = "Compare sequence mixers (SSMs vs attention): accuracy, length generalisation and cost")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Time forward and forward+backward of each model against sequence length.
+    Speed(SpeedArgs),
+}
+
+/// The tasks: the survey's synthetic ones and LRA ListOps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Task {
+    SelectiveCopying,
+    InductionHeads,
+    Mqar,
+    Listops,
+}
+
+/// The models compared and their size.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Mixers to compare, comma-separated (any registered family; default: mamba, s4d,
+    /// attention). Each is a stack of its canonical block (attention: a Transformer block).
+    #[arg(long, value_delimiter = ',', value_parser = mixer_names())]
+    mixers: Vec<String>,
+    /// A hybrid stack to compare as well, in the layout syntax (e.g. "mamba*3,attention");
+    /// repeatable.
+    #[arg(long)]
+    hybrid: Vec<String>,
+    /// A mixer setting `key=value` or `mixer.key=value`; repeatable.
+    #[arg(long = "mixer-opt", value_name = "KEY=VALUE")]
+    mixer_opt: Vec<String>,
+    /// Model width.
+    #[arg(long, default_value_t = 64)]
+    d_model: usize,
+    /// Number of residual blocks.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+}
+
+impl Common {
+    /// (label, backbone) of every compared model.
+    pub fn models(&self) -> Result<Vec<(String, BackboneConfig)>> {
+        let names: Vec<String> = if self.mixers.is_empty() {
+            COMPARED_BY_DEFAULT.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.mixers.clone()
+        };
+        let mut models = Vec::new();
+        for name in &names {
+            let block = BlockConfig::canonical(MixerConfig::by_name(name, self.d_model)?);
+            models.push((name.clone(), BackboneConfig::uniform(block, self.layers)));
+        }
+        for layout in &self.hybrid {
+            models.push((layout.clone(), parse_layout(layout, Some(self.layers), &LayerTemplate::new(self.d_model))?));
+        }
+        // Each option goes to every model with a layer that takes it; one that none takes is an error.
+        for o in &self.mixer_opt {
+            let mut used = false;
+            for (_, cfg) in models.iter_mut() {
+                match apply_options(&mut cfg.layers, std::slice::from_ref(o)) {
+                    Ok(()) => used = true,
+                    Err(MixerError::UnknownOption { .. } | MixerError::Config(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !used {
+                bail!("--mixer-opt {o}: no compared model has that setting");
+            }
+        }
+        Ok(models)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct TrainArgs {
+    #[arg(long, value_enum, default_value_t = Task::InductionHeads)]
+    task: Task,
+    #[command(flatten)]
+    common: Common,
+    /// Training sequence length (selective copying: the region holding the tokens; default 64,
+    /// ListOps 2048).
+    #[arg(long)]
+    len: Option<usize>,
+    /// Data tokens to copy (selective copying).
+    #[arg(long, default_value_t = 8)]
+    n_tokens: usize,
+    /// Key–value pairs (MQAR).
+    #[arg(long, default_value_t = 8)]
+    n_pairs: usize,
+    /// Data vocabulary size.
+    #[arg(long, default_value_t = 16)]
+    vocab: usize,
+    /// Test lengths besides the training one, comma-separated (default: 4× and 16× the
+    /// training length; 0: none).
+    #[arg(long, value_delimiter = ',')]
+    eval_lens: Option<Vec<usize>>,
+    /// Test sequences per length.
+    #[arg(long, default_value_t = 256)]
+    test_size: usize,
+    /// Lengths at which each model's forward pass is timed (batch 1); 0: none.
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
+    cost_lens: Vec<usize>,
+    /// A smoke run: 20 steps at length 16, small test sets, cost at 256 and 1024 tokens.
+    #[arg(long)]
+    quick: bool,
+    /// ListOps directory (basic_{train,val,test}.tsv[.gz]).
+    #[arg(long, default_value = "../shared/data/synthetic_tasks/listops")]
+    data: PathBuf,
+    /// Per model: steps, batch, lr, …; `--out` holds one folder per model, `--resume`
+    /// continues each from its checkpoint there.
+    #[command(flatten)]
+    train: TrainFlags,
+}
+
+/// The training flags' defaults here: the settings behind the README's figure.
+const TRAIN_DEFAULTS: &[(&str, &str)] = &[
+    ("steps", "700"),
+    ("batch", "32"),
+    ("lr", "3e-3"),
+    ("epochs", "4"),
+    ("weight_decay", "0.01"),
+    ("out", "runs/compare"),
+];
+
+impl TrainArgs {
+    fn apply_quick(&mut self) {
+        if self.quick {
+            (self.train.steps, self.len, self.test_size, self.train.epochs) = (Some(20), Some(16), 64, 2);
+            self.eval_lens = Some(vec![64]);
+            self.cost_lens = vec![256, 1024];
+        }
+    }
+}
+
+/// What a run trains on and is tested with.
+struct Setup {
+    vocab: usize,
+    n_classes: usize,
+    seq_len: usize,
+    task_json: serde_json::Value,
+    tests: TestSets,
+    synthetic: Option<SyntheticTask>,
+    listops: Option<ListOpsData>,
+}
+
+fn setup(a: &TrainArgs) -> Result<Setup> {
+    let (seed, batch) = (a.train.seed, a.train.batch);
+    if a.task == Task::Listops {
+        let load = |s: &str| -> Result<ListOps> { Ok(ListOps::load(&listops_file(&a.data, s)?)?) };
+        let (train, val, test) = (load("train")?, load("val")?, load("test")?);
+        let max_len = a.len.unwrap_or(2048);
+        let task_json = serde_json::json!({"task": "listops", "max_len": max_len, "train": train.len(),
+            "val": val.len(), "test": test.len()});
+        let tests = vec![("test".into(), batches_of(&test, batch, max_len))];
+        let listops = Some(ListOpsData { train, val, batch, seed, max_len });
+        let n = LISTOPS_VOCAB.len();
+        return Ok(Setup { vocab: n, n_classes: 10, seq_len: max_len, task_json, tests, synthetic: None, listops });
+    }
+    let len = a.len.unwrap_or(64);
+    let task = match a.task {
+        Task::SelectiveCopying => SyntheticTask::SelectiveCopying { len, n_tokens: a.n_tokens, vocab: a.vocab },
+        Task::InductionHeads => SyntheticTask::InductionHeads { len, vocab: a.vocab },
+        _ => SyntheticTask::Mqar { len, n_pairs: a.n_pairs, vocab: a.vocab.max(2 * a.n_pairs) },
+    };
+    task.validate()?;
+    let extra: Vec<usize> = match &a.eval_lens {
+        Some(l) => l.iter().copied().filter(|&x| x > 0).collect(),
+        None => vec![4 * len, 16 * len],
+    };
+    let tests = synthetic_tests(&task, &extra, a.test_size, batch, seed)?;
+    let (vocab, seq_len) = (task.vocab_size(), task.seq_len());
+    let task_json = serde_json::to_value(&task)?;
+    Ok(Setup { vocab, n_classes: vocab, seq_len, task_json, tests, synthetic: Some(task), listops: None })
+}
+
+/// Trains one model and tests it at every length.
+fn train_one(
+    a: &TrainArgs,
+    s: &mut Setup,
+    label: &str,
+    backbone: &BackboneConfig,
+    device: &Device,
+) -> Result<serde_json::Value> {
+    let t = &a.train;
+    device.seed(t.seed);
+    let cfg = TokenModelConfig { vocab: s.vocab, n_classes: s.n_classes, backbone: backbone.clone() };
+    let adev = device.clone().autodiff();
+    let model: TokenModel = cfg.init(&adev);
+    let params = model.parameter_count();
+    let out = t.out.join(dir_name(label));
+    let tc = t.config_in(t.steps_or(|| 700), &out);
+    println!("— {label}: {params} parameters");
+    let fitted = match (&s.synthetic, &mut s.listops) {
+        (Some(task), _) => fit(model, &mut Synthetic::new(task.clone(), t.batch, t.seed, t.batch * 8), &tc, &adev),
+        (None, Some(data)) => fit(model, data, &tc, &adev),
+        _ => unreachable!("a run has a synthetic task or ListOps"),
+    }?;
+    write_json(&out.join("config.json"), &cfg)?;
+    let train_seconds = fitted.state.train_seconds;
+    let tokens = (fitted.state.step * t.batch * s.seq_len) as f64;
+    let mut by_len = serde_json::Map::new();
+    for (len, batches) in &s.tests {
+        by_len.insert(len.clone(), test_stats(&fitted.model, batches, device).accuracy().into());
+    }
+    // the training length's test set comes first
+    let test_accuracy = by_len.get(&s.tests[0].0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    println!("  test accuracy {test_accuracy:.4}  ({train_seconds:.1} s)");
+    Ok(serde_json::json!({
+        "mixer": label,
+        "layout": backbone.describe(),
+        "params": params,
+        "train_seconds": train_seconds,
+        "test_accuracy": test_accuracy,
+        "tokens_per_second": tokens / train_seconds.max(1e-9),
+        "test_accuracy_by_length": by_len,
+        "final_train_loss": fitted.state.epochs.last().map(|e| e.train_loss),
+    }))
+}
+
+fn dir_name(label: &str) -> String {
+    label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn run_compare(mut a: TrainArgs) -> Result<()> {
+    a.apply_quick();
+    let device = a.train.machine.device()?;
+    let out = a.train.out.clone();
+    let models = a.common.models()?;
+    if models.is_empty() {
+        bail!("no model to compare: give --mixers or --hybrid");
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let mut s = setup(&a)?;
+    let task_name = a.task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+    let steps = a.train.steps_or(|| 700);
+    println!(
+        "task {task_name}: training length {}, vocabulary {}, {steps} steps × batch {}",
+        s.seq_len, s.vocab, a.train.batch
+    );
+    let mut results = Vec::new();
+    for (label, backbone) in &models {
+        results.push(train_one(&a, &mut s, label, backbone, &device)?);
+    }
+    let lens: Vec<usize> = a.cost_lens.iter().copied().filter(|&l| l > 0).collect();
+    let mut cost = Vec::new();
+    if !lens.is_empty() {
+        println!("\ninference cost (forward pass, batch 1):\n{:<24} {:>7} {:>12}", "model", "len", "forward ms");
+        let t = Timing { batch: 1, reps: 1, max_gib: 4.0, backward: false };
+        for (label, backbone) in &models {
+            cost.extend(time_model(label, backbone, &lens, &t, &device));
+        }
+    }
+    let lengths: Vec<String> = s.tests.iter().map(|t| t.0.clone()).collect();
+    let conclusion = conclude(&models, &results, &lengths, &cost);
+    print_table(&results, &s.tests, &cost, &lens);
+    println!("\n{conclusion}");
+    let (c, t) = (&a.common, &a.train);
+    let metrics = serde_json::json!({
+        "task": task_name,
+        "task_config": s.task_json,
+        "model": {"d_model": c.d_model, "layers": c.layers},
+        "train": {"steps": steps, "batch": t.batch, "lr": t.lr, "seed": t.seed},
+        "results": results,
+        "cost": cost,
+        "conclusion": conclusion,
+    });
+    write_json(&out.join("metrics.json"), &metrics)?;
+    plot_accuracy(&a, &task_name, &results, &s.tests)?;
+    let labels: Vec<String> = models.iter().map(|m| m.0.clone()).collect();
+    if !cost.is_empty() {
+        plot_times(&out.join("cost.png"), &cost, &labels)?;
+    }
+    println!("wrote {} (metrics.json, compare.png{})", out.display(), if cost.is_empty() { "" } else { ", cost.png" });
+    Ok(())
+}
+
+fn accuracy_at(r: &serde_json::Value, len: &str) -> f64 {
+    r["test_accuracy_by_length"][len].as_f64().unwrap_or(f64::NAN)
+}
+
+fn forward_ms(cost: &[serde_json::Value], label: &str, len: usize) -> Option<f64> {
+    let row = cost.iter().find(|r| r["model"] == label && r["len"] == len)?;
+    row["forward_seconds"].as_f64().map(|s| s * 1e3)
+}
+
+fn print_table(results: &[serde_json::Value], tests: &TestSets, cost: &[serde_json::Value], lens: &[usize]) {
+    let mut head = format!("\n{:<24} {:>9} {:>8}", "model", "params", "train s");
+    for (len, _) in tests {
+        head.push_str(&format!(" {:>9}", format!("acc@{len}")));
+    }
+    for l in lens {
+        head.push_str(&format!(" {:>10}", format!("ms@{l}")));
+    }
+    println!("{head}");
+    for r in results {
+        let label = r["mixer"].as_str().unwrap_or("?");
+        let mut line = format!("{label:<24} {:>9} {:>8.1}", r["params"], r["train_seconds"].as_f64().unwrap_or(0.0));
+        for (len, _) in tests {
+            line.push_str(&format!(" {:>9.4}", accuracy_at(r, len)));
+        }
+        for &l in lens {
+            line.push_str(&format!(
+                " {:>10}",
+                forward_ms(cost, label, l).map_or("skipped".into(), |m| format!("{m:.1}"))
+            ));
+        }
+        println!("{line}");
+    }
+}
+
+/// One line from the measured numbers: where the best SSM stands against the attention
+/// baseline (the model with L²-sized activations) in accuracy at each test length, and in
+/// forward-pass time at the longest length both ran.
+fn conclude(
+    models: &[(String, BackboneConfig)],
+    results: &[serde_json::Value],
+    lengths: &[String],
+    cost: &[serde_json::Value],
+) -> String {
+    let quadratic = |cfg: &BackboneConfig| cfg.layers.iter().any(|b| b.mixer.quadratic_bytes(1, 2).is_some());
+    let get = |label: &str| results.iter().find(|r| r["mixer"] == label);
+    let ssms: Vec<&str> = models.iter().filter(|(_, c)| !quadratic(c)).map(|(l, _)| l.as_str()).collect();
+    let Some(base) = models.iter().find(|(_, c)| quadratic(c)).map(|(l, _)| l.as_str()) else {
+        return "conclusion: no attention baseline in this comparison".into();
+    };
+    let (Some(b), false) = (get(base), ssms.is_empty()) else {
+        return "conclusion: no SSM in this comparison".into();
+    };
+    let mut parts = Vec::new();
+    for len in lengths {
+        let best =
+            ssms.iter().filter_map(|l| get(l)).max_by(|x, y| accuracy_at(x, len).total_cmp(&accuracy_at(y, len)));
+        if let Some(s) = best {
+            let (sa, ba) = (accuracy_at(s, len), accuracy_at(b, len));
+            let verdict = if sa > ba + 0.02 {
+                "beats"
+            } else if sa + 0.02 < ba {
+                "trails"
+            } else {
+                "matches"
+            };
+            let name = s["mixer"].as_str().unwrap_or("?");
+            parts.push(format!("at length {len} {name} {verdict} {base} in accuracy ({sa:.2} vs {ba:.2})"));
+        }
+    }
+    let both = |l: usize| forward_ms(cost, base, l).is_some() && ssms.iter().any(|s| forward_ms(cost, s, l).is_some());
+    let mut lens: Vec<usize> = cost.iter().filter_map(|r| r["len"].as_u64().map(|l| l as usize)).collect();
+    lens.sort_unstable();
+    lens.dedup();
+    if let Some(&l) = lens.iter().rev().find(|&&l| both(l)) {
+        let fastest =
+            ssms.iter().filter_map(|s| forward_ms(cost, s, l).map(|m| (s, m))).min_by(|x, y| x.1.total_cmp(&y.1));
+        if let (Some((s, sm)), Some(bm)) = (fastest, forward_ms(cost, base, l)) {
+            parts.push(format!(
+                "at {l} tokens the {base} forward pass takes {:.1}× as long as {s}'s ({bm:.0} vs {sm:.0} ms)",
+                bm / sm
+            ));
+        }
+    }
+    if let Some(&l) = lens.iter().rev().find(|&&l| !both(l) && ssms.iter().any(|s| forward_ms(cost, s, l).is_some())) {
+        parts.push(format!("at {l} tokens {base} exceeds the memory guard while the SSMs run"));
+    }
+    format!("conclusion: {}.", parts.join("; "))
+}
+
+fn plot_accuracy(a: &TrainArgs, task: &str, results: &[serde_json::Value], tests: &TestSets) -> Result<()> {
+    let path = a.train.out.join("compare.png");
+    let numeric: Vec<(String, f64)> =
+        tests.iter().filter_map(|(l, _)| l.parse::<f64>().ok().map(|x| (l.clone(), x))).collect();
+    if numeric.len() < 2 {
+        let bars: Vec<(String, f64)> = results
+            .iter()
+            .map(|r| (r["mixer"].as_str().unwrap_or("?").to_string(), r["test_accuracy"].as_f64().unwrap_or(0.0)))
+            .collect();
+        return Ok(plot::bar_chart(&path, &format!("{task}: test accuracy"), "accuracy", &bars, 1.0)?);
+    }
+    let series: Vec<(String, Vec<(f64, f64)>)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["mixer"].as_str().unwrap_or("?").to_string(),
+                numeric.iter().map(|(l, x)| (*x, accuracy_at(r, l))).collect(),
+            )
+        })
+        .collect();
+    let title = format!("{task}: test accuracy by sequence length (trained at {})", numeric[0].0);
+    Ok(plot::line_chart(&path, &title, "sequence length", "accuracy", &series, plot::Scale::Log, plot::Scale::Linear)?)
+}
+
+fn main() {
+    let cli: Cli = ssm_apps::parse_with_defaults(&[("", TRAIN_DEFAULTS)]);
+    ssm_apps::exit_on_error(match cli.cmd {
+        Some(Cmd::Speed(s)) => speed::run_speed(s),
+        None => run_compare(cli.train),
+    });
+}
