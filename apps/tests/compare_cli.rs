@@ -42,7 +42,7 @@ fn tiny_comparison_writes_metrics_and_plot() {
     let r = m["results"].as_array().unwrap();
     assert_eq!(r.len(), 3);
     for (x, name) in r.iter().zip(COMPARED_BY_DEFAULT) {
-        assert_eq!(x["mixer"], name);
+        assert_eq!(x["mixer"], *name);
         let acc = x["test_accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
         assert!(x["params"].as_u64().unwrap() > 0);

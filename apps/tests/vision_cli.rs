@@ -4,7 +4,7 @@
 use std::path::Path;
 mod common;
 
-use common::{ok, one_error_line};
+use common::{ok, one_error_line, usage_error_line};
 use std::process::Command;
 
 fn bin() -> Command {
@@ -115,7 +115,7 @@ fn bad_input_gives_one_error_line() {
     one_error_line(&o, "train-images-idx3-ubyte");
     assert!(!d.join("run").exists(), "no outputs for bad input");
     let o = bin().args(["train", "--model", "resnet", "--out"]).arg(d.join("run")).output().unwrap();
-    one_error_line(&o, "unknown model 'resnet'");
+    usage_error_line(&o, "invalid value 'resnet'");
     let o = bin().args(["eval", "--model"]).arg(&d).output().unwrap();
     one_error_line(&o, "vision.json");
     let o =

@@ -2,7 +2,7 @@
 //!
 //! Tests find fixtures under `$SSM_FIXTURES` (default `../shared/fixtures`, relative to the
 //! workspace root). When the directory is missing — a user's clone without `shared/` — tests
-//! print why and skip.
+//! print why and skip; with `SSM_REQUIRE_FIXTURES=1` (CI) they fail instead.
 
 use crate::error::FileError;
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -19,14 +19,29 @@ pub fn fixture_root() -> PathBuf {
 }
 
 /// `root/rel` when it exists; otherwise prints a skip reason and returns `None`.
+///
+/// # Panics
+/// When the fixture is missing and `SSM_REQUIRE_FIXTURES=1` (CI must really compare).
 pub fn fixture_or_skip(rel: &str) -> Option<PathBuf> {
-    let p = fixture_root().join(rel);
+    present_or_skip(fixture_root().join(rel))
+}
+
+/// A shared data set `../shared/data/<rel>` (beside the fixture root), under the same rule as
+/// [`fixture_or_skip`].
+pub fn data_or_skip(rel: &str) -> Option<PathBuf> {
+    present_or_skip(fixture_root().join("../data").join(rel))
+}
+
+fn present_or_skip(p: PathBuf) -> Option<PathBuf> {
     if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: fixture {} not found (set SSM_FIXTURES to the fixture root)", p.display());
-        None
+        return Some(p);
     }
+    let why = format!("{} not found (set SSM_FIXTURES to the fixture root)", p.display());
+    if std::env::var("SSM_REQUIRE_FIXTURES").is_ok_and(|v| v == "1") {
+        panic!("{why}; SSM_REQUIRE_FIXTURES=1 forbids skipping");
+    }
+    eprintln!("SKIP: {why}");
+    None
 }
 
 /// A tensor's values as f32, for comparisons in tests.

@@ -89,14 +89,10 @@ fn listops_parses_files_and_rejects_bad_input() {
     assert!(ListOps::load(&bad).unwrap_err().to_string().contains("not 0–9"));
     assert!(ListOps::load(&dir.join("missing.tsv")).unwrap_err().to_string().contains("missing.tsv"));
     // The shared LRA files, when present.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthetic_tasks/listops");
-    let real = root.join("basic_test.tsv.gz");
-    if real.exists() {
+    if let Some(real) = ssm_core::fixtures::data_or_skip("synthetic_tasks/listops/basic_test.tsv.gz") {
         let d = ListOps::load(&real).unwrap();
         assert_eq!(d.len(), 500);
         assert!(d.sequences.iter().all(|s| s.len() >= 400));
-    } else {
-        eprintln!("SKIP: {} not found", real.display());
     }
 }
 

@@ -1,20 +1,13 @@
 //! The forecasting protocol on the shared ETT / Weather files, windows, scaling, DLinear's
 //! decomposition and `.ts` parsing (shared UEA files and written ones).
 
-use ssm_core::fixtures::fixture_root;
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
 use ssm_timeseries::models::dlinear::moving_average_matrix;
 use ssm_timeseries::uea::TsSet;
 use std::path::PathBuf;
 
 fn data(rel: &str) -> Option<PathBuf> {
-    let p = fixture_root().join("../data/timeseries").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found", p.display());
-        None
-    }
+    ssm_core::fixtures::data_or_skip(&format!("timeseries/{rel}"))
 }
 
 #[test]

@@ -2,17 +2,10 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use ssm_core::fixtures::fixture_root;
 use ssm_vision::data::{ImageSet, augment, read_idx};
 
 fn data_dir(rel: &str) -> Option<std::path::PathBuf> {
-    let p = fixture_root().join("../data").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found", p.display());
-        None
-    }
+    ssm_core::fixtures::data_or_skip(rel)
 }
 
 #[test]
