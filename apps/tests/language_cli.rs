@@ -5,6 +5,7 @@ mod common;
 
 use common::{ok, one_error_line};
 use ssm_core::fixtures::fixture_or_skip;
+use ssm_core::mixers::{Mamba2Config, MambaConfig, MixerSpec};
 use std::process::Command;
 
 fn bin() -> Command {
@@ -42,7 +43,8 @@ fn generate_print_ids_reproduces_the_transformers_continuation() {
         assert_eq!(ok(&o).trim(), want, "{name}");
         let info = ok(&bin().args(["info", "--model"]).arg(&dir).output().unwrap());
         assert!(
-            info.contains("parameters:") && info.contains(if name.starts_with("mamba2") { "mamba2" } else { "mamba" })
+            info.contains("parameters:")
+                && info.contains(if name.starts_with("mamba2") { Mamba2Config::NAME } else { MambaConfig::NAME })
         );
     }
 }

@@ -59,10 +59,10 @@ fn num(v: f64) -> String {
         "0".into()
     } else if v.abs() >= 100.0 {
         format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
+    } else if v.abs() >= 0.01 {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{v:.3e}")
+        format!("{v:.2e}")
     }
 }
 

@@ -132,7 +132,7 @@ struct Grads<'a>(&'a Gradients, Vec<Vec<f64>>);
 impl ModuleVisitor for Grads<'_> {
     fn visit_float<const R: usize>(&mut self, p: &Param<Tensor<R>>) {
         let n = p.val().shape().num_elements();
-        self.1.push(p.val().grad(self.0).map_or(vec![0.0; n], |g| values(g)));
+        self.1.push(p.val().grad(self.0).map_or(vec![0.0; n], values));
     }
 }
 

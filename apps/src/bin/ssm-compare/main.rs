@@ -8,19 +8,20 @@
 //! copying, MQAR (Zoology) and LRA ListOps; `speed` times models against length.
 
 mod data;
+mod report;
 mod speed;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data::{ListOpsData, Synthetic, TestSets, batches_of, listops_file, synthetic_tests, test_stats};
+use report::{conclude, plot_accuracy, print_table};
 use speed::{SpeedArgs, Timing, plot_times, time_model};
 use ssm_apps::{TrainFlags, mixer_names, write_json};
 use ssm_core::backbone::{BackboneConfig, LayerTemplate, apply_options, parse_layout};
 use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::{COMPARED_BY_DEFAULT, MixerConfig, MixerError};
 use ssm_core::models::{TokenModel, TokenModelConfig};
-use ssm_core::plot;
 use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask};
 use ssm_core::train::fit;
 use std::path::PathBuf;
@@ -130,7 +131,7 @@ struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     eval_lens: Option<Vec<usize>>,
     /// Test sequences per length.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     test_size: usize,
     /// Lengths at which each model's forward pass is timed (batch 1); 0: none.
     #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
@@ -280,7 +281,8 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
     let mut cost = Vec::new();
     if !lens.is_empty() {
         println!("\ninference cost (forward pass, batch 1):\n{:<24} {:>7} {:>12}", "model", "len", "forward ms");
-        let t = Timing { batch: 1, reps: 1, max_gib: 4.0, backward: false };
+        // one timed call per point; a warm-up call before each model's first
+        let t = Timing { batch: 1, reps: 1, max_gib: 4.0, backward: false, warm_each: false };
         for (label, backbone) in &models {
             cost.extend(time_model(label, backbone, &lens, &t, &device));
         }
@@ -300,126 +302,13 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
         "conclusion": conclusion,
     });
     write_json(&out.join("metrics.json"), &metrics)?;
-    plot_accuracy(&a, &task_name, &results, &s.tests)?;
+    plot_accuracy(&out.join("compare.png"), &task_name, &results, &s.tests)?;
     let labels: Vec<String> = models.iter().map(|m| m.0.clone()).collect();
     if !cost.is_empty() {
         plot_times(&out.join("cost.png"), &cost, &labels)?;
     }
     println!("wrote {} (metrics.json, compare.png{})", out.display(), if cost.is_empty() { "" } else { ", cost.png" });
     Ok(())
-}
-
-fn accuracy_at(r: &serde_json::Value, len: &str) -> f64 {
-    r["test_accuracy_by_length"][len].as_f64().unwrap_or(f64::NAN)
-}
-
-fn forward_ms(cost: &[serde_json::Value], label: &str, len: usize) -> Option<f64> {
-    let row = cost.iter().find(|r| r["model"] == label && r["len"] == len)?;
-    row["forward_seconds"].as_f64().map(|s| s * 1e3)
-}
-
-fn print_table(results: &[serde_json::Value], tests: &TestSets, cost: &[serde_json::Value], lens: &[usize]) {
-    let mut head = format!("\n{:<24} {:>9} {:>8}", "model", "params", "train s");
-    for (len, _) in tests {
-        head.push_str(&format!(" {:>9}", format!("acc@{len}")));
-    }
-    for l in lens {
-        head.push_str(&format!(" {:>10}", format!("ms@{l}")));
-    }
-    println!("{head}");
-    for r in results {
-        let label = r["mixer"].as_str().unwrap_or("?");
-        let mut line = format!("{label:<24} {:>9} {:>8.1}", r["params"], r["train_seconds"].as_f64().unwrap_or(0.0));
-        for (len, _) in tests {
-            line.push_str(&format!(" {:>9.4}", accuracy_at(r, len)));
-        }
-        for &l in lens {
-            line.push_str(&format!(
-                " {:>10}",
-                forward_ms(cost, label, l).map_or("skipped".into(), |m| format!("{m:.1}"))
-            ));
-        }
-        println!("{line}");
-    }
-}
-
-/// One line from the measured numbers: where the best SSM stands against the attention
-/// baseline (the model with L²-sized activations) in accuracy at each test length, and in
-/// forward-pass time at the longest length both ran.
-fn conclude(
-    models: &[(String, BackboneConfig)],
-    results: &[serde_json::Value],
-    lengths: &[String],
-    cost: &[serde_json::Value],
-) -> String {
-    let quadratic = |cfg: &BackboneConfig| cfg.layers.iter().any(|b| b.mixer.quadratic_bytes(1, 2).is_some());
-    let get = |label: &str| results.iter().find(|r| r["mixer"] == label);
-    let ssms: Vec<&str> = models.iter().filter(|(_, c)| !quadratic(c)).map(|(l, _)| l.as_str()).collect();
-    let Some(base) = models.iter().find(|(_, c)| quadratic(c)).map(|(l, _)| l.as_str()) else {
-        return "conclusion: no attention baseline in this comparison".into();
-    };
-    let (Some(b), false) = (get(base), ssms.is_empty()) else {
-        return "conclusion: no SSM in this comparison".into();
-    };
-    let mut parts = Vec::new();
-    for len in lengths {
-        let best =
-            ssms.iter().filter_map(|l| get(l)).max_by(|x, y| accuracy_at(x, len).total_cmp(&accuracy_at(y, len)));
-        if let Some(s) = best {
-            let (sa, ba) = (accuracy_at(s, len), accuracy_at(b, len));
-            let verdict = if sa > ba + 0.02 {
-                "beats"
-            } else if sa + 0.02 < ba {
-                "trails"
-            } else {
-                "matches"
-            };
-            let name = s["mixer"].as_str().unwrap_or("?");
-            parts.push(format!("at length {len} {name} {verdict} {base} in accuracy ({sa:.2} vs {ba:.2})"));
-        }
-    }
-    let both = |l: usize| forward_ms(cost, base, l).is_some() && ssms.iter().any(|s| forward_ms(cost, s, l).is_some());
-    let mut lens: Vec<usize> = cost.iter().filter_map(|r| r["len"].as_u64().map(|l| l as usize)).collect();
-    lens.sort_unstable();
-    lens.dedup();
-    if let Some(&l) = lens.iter().rev().find(|&&l| both(l)) {
-        let fastest =
-            ssms.iter().filter_map(|s| forward_ms(cost, s, l).map(|m| (s, m))).min_by(|x, y| x.1.total_cmp(&y.1));
-        if let (Some((s, sm)), Some(bm)) = (fastest, forward_ms(cost, base, l)) {
-            parts.push(format!(
-                "at {l} tokens the {base} forward pass takes {:.1}× as long as {s}'s ({bm:.0} vs {sm:.0} ms)",
-                bm / sm
-            ));
-        }
-    }
-    if let Some(&l) = lens.iter().rev().find(|&&l| !both(l) && ssms.iter().any(|s| forward_ms(cost, s, l).is_some())) {
-        parts.push(format!("at {l} tokens {base} exceeds the memory guard while the SSMs run"));
-    }
-    format!("conclusion: {}.", parts.join("; "))
-}
-
-fn plot_accuracy(a: &TrainArgs, task: &str, results: &[serde_json::Value], tests: &TestSets) -> Result<()> {
-    let path = a.train.out.join("compare.png");
-    let numeric: Vec<(String, f64)> =
-        tests.iter().filter_map(|(l, _)| l.parse::<f64>().ok().map(|x| (l.clone(), x))).collect();
-    if numeric.len() < 2 {
-        let bars: Vec<(String, f64)> = results
-            .iter()
-            .map(|r| (r["mixer"].as_str().unwrap_or("?").to_string(), r["test_accuracy"].as_f64().unwrap_or(0.0)))
-            .collect();
-        return Ok(plot::bar_chart(&path, &format!("{task}: test accuracy"), "accuracy", &bars, 1.0)?);
-    }
-    let series: Vec<(String, Vec<(f64, f64)>)> = results
-        .iter()
-        .map(|r| {
-            (
-                r["mixer"].as_str().unwrap_or("?").to_string(),
-                numeric.iter().map(|(l, x)| (*x, accuracy_at(r, l))).collect(),
-            )
-        })
-        .collect();
-    let title = format!("{task}: test accuracy by sequence length (trained at {})", numeric[0].0);
-    Ok(plot::line_chart(&path, &title, "sequence length", "accuracy", &series, plot::Scale::Log, plot::Scale::Linear)?)
 }
 
 fn main() {

@@ -37,6 +37,25 @@ pub struct Timing {
     pub reps: usize,
     pub max_gib: f64,
     pub backward: bool,
+    /// An untimed warm-up call before every point (else only before a model's first point).
+    pub warm_each: bool,
+}
+
+/// The median of `reps` timed calls of `f`, after an untimed one when `warm`.
+fn timed(reps: usize, warm: bool, mut f: impl FnMut()) -> f64 {
+    if warm {
+        median_secs(reps, f)
+    } else {
+        let mut t: Vec<f64> = (0..reps.max(1))
+            .map(|_| {
+                let s = std::time::Instant::now();
+                f();
+                s.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    }
 }
 
 /// GiB of the largest L²-sized activation of any layer at `len`, if any layer has one.
@@ -59,7 +78,8 @@ pub fn time_model(
 ) -> Vec<serde_json::Value> {
     let d = cfg.d_model();
     let mut rows = Vec::new();
-    for &l in lens {
+    for (i, &l) in lens.iter().enumerate() {
+        let warm = t.warm_each || i == 0;
         if let Some(gib) = quadratic_gib(cfg, t.batch, l).filter(|g| *g > t.max_gib) {
             println!("{label:<24} {l:>7} {:>12} {:>14}", "skipped", format!("(~{gib:.0} GiB)"));
             rows.push(
@@ -70,14 +90,14 @@ pub fn time_model(
         device.seed(0);
         let bb = cfg.init(device);
         let x = Tensor::<3>::random([t.batch, l, d], Distribution::Normal(0.0, 1.0), device);
-        let fwd = median_secs(t.reps, || drop(bb.forward(x.clone(), None)));
+        let fwd = timed(t.reps, warm, || drop(bb.forward(x.clone(), None)));
         let mut row = serde_json::json!({"model": label, "len": l, "forward_seconds": fwd,
             "tokens_per_second": (t.batch * l) as f64 / fwd});
         let both = t.backward.then(|| {
             let adev = device.clone().autodiff();
             let bba = cfg.init(&adev);
             let xa = Tensor::<3>::random([t.batch, l, d], Distribution::Normal(0.0, 1.0), &adev);
-            median_secs(t.reps, || drop(bba.forward(xa.clone(), None).0.sum().backward()))
+            timed(t.reps, warm, || drop(bba.forward(xa.clone(), None).0.sum().backward()))
         });
         if let Some(b) = both {
             row["forward_backward_seconds"] = b.into();
@@ -114,7 +134,7 @@ pub fn run_speed(a: SpeedArgs) -> Result<()> {
     let models = a.common.models()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
     println!("{:<24} {:>7} {:>12} {:>14}", "model", "len", "forward ms", "fwd+bwd ms");
-    let t = Timing { batch: a.batch, reps: a.reps, max_gib: a.max_attention_gib, backward: true };
+    let t = Timing { batch: a.batch, reps: a.reps, max_gib: a.max_attention_gib, backward: true, warm_each: true };
     let rows: Vec<serde_json::Value> =
         models.iter().flat_map(|(label, cfg)| time_model(label, cfg, &a.lens, &t, &device)).collect();
     let c = &a.common;
