@@ -25,6 +25,7 @@ registry! {
     mamba2::Mamba2(Mamba2Config),
     s4d::S4d(S4dConfig),
     attention::Attention(AttentionConfig),
+    lru::Lru(LruConfig),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).
