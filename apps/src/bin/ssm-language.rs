@@ -43,8 +43,10 @@ struct TrainArgs {
     tokenizer: String,
     #[command(flatten)]
     stack: LayoutArgs,
+    /// Model width.
     #[arg(long, default_value_t = 128)]
     d_model: usize,
+    /// Residual blocks (a --layout is cycled to this many).
     #[arg(long, default_value_t = 4)]
     layers: usize,
     /// Context length of training windows.
