@@ -215,8 +215,15 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Median wall-clock seconds of `reps` calls of `f`, after one untimed warm-up call.
-pub fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
+pub fn median_secs(reps: usize, f: impl FnMut()) -> f64 {
+    median_secs_warm(reps, true, f)
+}
+
+/// Median wall-clock seconds of `reps` calls of `f`, after an untimed warm-up call if `warm`.
+pub fn median_secs_warm(reps: usize, warm: bool, mut f: impl FnMut()) -> f64 {
+    if warm {
+        f();
+    }
     let mut t: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let s = std::time::Instant::now();

@@ -1,5 +1,5 @@
 //! Checkpoints written before the registry, the layer list and the MoE field existed (by the
-//! code of commit 59b02b0, `tests/data/legacy/token-*`: a two-layer token model per family,
+//! code of commit 59b02b0, `tests/regressions/legacy/token-*`: a two-layer token model per family,
 //! its config, its burn record and its logits on fixed tokens) load and give the same logits.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -9,7 +9,7 @@ use ssm_core::train::load_checkpoint;
 use std::path::PathBuf;
 
 fn legacy_dirs(prefix: &str) -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/legacy");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,6 +1,6 @@
 //! Language-model directories written before backbones were lists of layers (`config.json`
 //! with `"ssm": {"n_layers", "block"}`, by the code of commit 59b02b0; in
-//! `core/tests/data/legacy/lm-*`) load and give the logits they gave then.
+//! `core/tests/regressions/legacy/lm-*`) load and give the logits they gave then.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ssm_core::fixtures::{max_abs_diff, values_f64};
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[test]
 fn language_models_saved_by_earlier_code_load_with_the_same_logits() {
     let dev = Device::flex();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/data/legacy");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/regressions/legacy");
     let mut n = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();

@@ -16,7 +16,7 @@
 
 #![allow(non_snake_case)] // B_re, C_im, D: the reference implementation's parameter names
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_complex, split_batch_complex};
 use crate::complex::ComplexTensor;
 use crate::kernels::linear_recurrence_complex;
 use burn::config::Config;
@@ -36,7 +36,7 @@ pub struct LruConfig {
     #[config(default = 0.999)]
     pub r_max: f64,
     /// Largest initial phase of λ (the paper uses π/10 for its longest tasks).
-    #[config(default = 6.283185307179586)]
+    #[config(default = "std::f64::consts::TAU")]
     pub max_phase: f64,
 }
 
@@ -63,13 +63,11 @@ pub struct LruState(pub ComplexTensor<2>);
 
 impl BatchState for LruState {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        let (re, im): (Vec<_>, Vec<_>) = states.into_iter().map(|s| (s.0.re, s.0.im)).unzip();
-        Some(LruState(ComplexTensor::new(cat_batch_dim(re), cat_batch_dim(im))))
+        Some(LruState(cat_batch_complex(states.into_iter().map(|s| s.0).collect())))
     }
 
     fn split_batch(self) -> Vec<Self> {
-        let re = split_batch_dim(self.0.re);
-        re.into_iter().zip(split_batch_dim(self.0.im)).map(|(re, im)| LruState(ComplexTensor::new(re, im))).collect()
+        split_batch_complex(self.0).into_iter().map(LruState).collect()
     }
 }
 

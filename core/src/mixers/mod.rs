@@ -14,6 +14,7 @@
 #[macro_use]
 mod registry;
 
+use crate::complex::ComplexTensor;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
@@ -92,6 +93,18 @@ pub fn cat_batch_dim<const D: usize>(ts: Vec<Tensor<D>>) -> Tensor<D> {
 /// One tensor per batch element (each keeps a batch dimension of 1).
 pub fn split_batch_dim<const D: usize>(t: Tensor<D>) -> Vec<Tensor<D>> {
     t.split(1, 0)
+}
+
+/// [`cat_batch_dim`] for complex states.
+pub fn cat_batch_complex<const D: usize>(xs: Vec<ComplexTensor<D>>) -> ComplexTensor<D> {
+    let (re, im): (Vec<_>, Vec<_>) = xs.into_iter().map(|x| (x.re, x.im)).unzip();
+    ComplexTensor::new(cat_batch_dim(re), cat_batch_dim(im))
+}
+
+/// [`split_batch_dim`] for complex states.
+pub fn split_batch_complex<const D: usize>(x: ComplexTensor<D>) -> Vec<ComplexTensor<D>> {
+    let re = split_batch_dim(x.re);
+    re.into_iter().zip(split_batch_dim(x.im)).map(|(re, im)| ComplexTensor::new(re, im)).collect()
 }
 
 /// What can go wrong at the seam: a name, an option, or an input the mixer cannot take.

@@ -11,7 +11,7 @@
 //!
 //! Inits: S4D-Lin (A_imag = π n) or S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)), A_real = −½.
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_complex, split_batch_complex};
 use crate::complex::ComplexTensor;
 use crate::kernels::{causal_conv, s4d::s4d_kernel};
 use burn::config::Config;
@@ -93,14 +93,11 @@ impl S4dState {
 
 impl BatchState for S4dState {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        let (re, im): (Vec<_>, Vec<_>) = states.into_iter().map(|s| s.resolve()).map(|x| (x.re, x.im)).unzip();
-        Some(S4dState::Ready(ComplexTensor::new(cat_batch_dim(re), cat_batch_dim(im))))
+        Some(S4dState::Ready(cat_batch_complex(states.into_iter().map(S4dState::resolve).collect())))
     }
 
     fn split_batch(self) -> Vec<Self> {
-        let x = self.resolve();
-        let re = split_batch_dim(x.re);
-        re.into_iter().zip(split_batch_dim(x.im)).map(|(re, im)| S4dState::Ready(ComplexTensor::new(re, im))).collect()
+        split_batch_complex(self.resolve()).into_iter().map(S4dState::Ready).collect()
     }
 }
 

@@ -5,7 +5,7 @@ use crate::Common;
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
-use ssm_apps::{Machine, median_secs, write_json};
+use ssm_apps::{Machine, median_secs_warm, write_json};
 use ssm_core::backbone::BackboneConfig;
 use ssm_core::plot;
 use std::path::{Path, PathBuf};
@@ -41,23 +41,6 @@ pub struct Timing {
     pub warm_each: bool,
 }
 
-/// The median of `reps` timed calls of `f`, after an untimed one when `warm`.
-fn timed(reps: usize, warm: bool, mut f: impl FnMut()) -> f64 {
-    if warm {
-        median_secs(reps, f)
-    } else {
-        let mut t: Vec<f64> = (0..reps.max(1))
-            .map(|_| {
-                let s = std::time::Instant::now();
-                f();
-                s.elapsed().as_secs_f64()
-            })
-            .collect();
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
-    }
-}
-
 /// GiB of the largest L²-sized activation of any layer at `len`, if any layer has one.
 fn quadratic_gib(cfg: &BackboneConfig, batch: usize, len: usize) -> Option<f64> {
     let bytes = cfg
@@ -90,14 +73,14 @@ pub fn time_model(
         device.seed(0);
         let bb = cfg.init(device);
         let x = Tensor::<3>::random([t.batch, l, d], Distribution::Normal(0.0, 1.0), device);
-        let fwd = timed(t.reps, warm, || drop(bb.forward(x.clone(), None)));
+        let fwd = median_secs_warm(t.reps, warm, || drop(bb.forward(x.clone(), None)));
         let mut row = serde_json::json!({"model": label, "len": l, "forward_seconds": fwd,
             "tokens_per_second": (t.batch * l) as f64 / fwd});
         let both = t.backward.then(|| {
             let adev = device.clone().autodiff();
             let bba = cfg.init(&adev);
             let xa = Tensor::<3>::random([t.batch, l, d], Distribution::Normal(0.0, 1.0), &adev);
-            timed(t.reps, warm, || drop(bba.forward(xa.clone(), None).0.sum().backward()))
+            median_secs_warm(t.reps, warm, || drop(bba.forward(xa.clone(), None).0.sum().backward()))
         });
         if let Some(b) = both {
             row["forward_backward_seconds"] = b.into();
