@@ -143,6 +143,7 @@ fn generated_corpus() -> String {
 fn train(a: TrainArgs) -> Result<()> {
     let t = &a.train;
     let device = t.machine.device()?;
+    let backbone = a.stack.backbone(a.d_model, a.layers)?; // bad mixer options fail before any reading
     let text = match &a.text {
         Some(p) => read_text(p)?,
         None => {
@@ -157,7 +158,7 @@ fn train(a: TrainArgs) -> Result<()> {
     data.eval_windows = a.eval_windows;
     let cfg = LmConfig {
         vocab_size: tok.vocab_size(),
-        backbone: a.stack.backbone(a.d_model, a.layers)?,
+        backbone,
         tie_embeddings: true,
         bos_token_id: None,
         eos_token_id: None,

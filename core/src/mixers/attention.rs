@@ -7,7 +7,7 @@
 //!
 //! The recurrent state is the KV cache: `step` appends one token's key and value.
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -61,15 +61,16 @@ impl KvCache {
 }
 
 impl BatchState for KvCache {
+    /// `None` for caches of different lengths.
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
         let len = states.first()?.len();
-        let (k, v): (Vec<_>, Vec<_>) = states.into_iter().map(|c| (c.len() == len).then_some((c.k, c.v))).collect::<Option<Vec<_>>>()?.into_iter().unzip();
-        Some(KvCache { k: cat_batch_dim(k), v: cat_batch_dim(v) })
+        let pairs = states.into_iter().map(|c| (c.len() == len).then_some((c.k, c.v))).collect::<Option<Vec<_>>>()?;
+        let (k, v) = cat_batch_pairs(pairs);
+        Some(KvCache { k, v })
     }
 
     fn split_batch(self) -> Vec<Self> {
-        let k = split_batch_dim(self.k);
-        k.into_iter().zip(split_batch_dim(self.v)).map(|(k, v)| KvCache { k, v }).collect()
+        split_batch_pairs(self.k, self.v).into_iter().map(|(k, v)| KvCache { k, v }).collect()
     }
 }
 

@@ -16,7 +16,7 @@
 
 #![allow(non_snake_case)] // B_re, C_im, D: the reference implementation's parameter names
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_complex, split_batch_complex};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::complex::ComplexTensor;
 use crate::kernels::linear_recurrence_complex;
 use burn::config::Config;
@@ -63,11 +63,12 @@ pub struct LruState(pub ComplexTensor<2>);
 
 impl BatchState for LruState {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        Some(LruState(cat_batch_complex(states.into_iter().map(|s| s.0).collect())))
+        let (re, im) = cat_batch_pairs(states.into_iter().map(|s| (s.0.re, s.0.im)).collect());
+        Some(LruState(ComplexTensor::new(re, im)))
     }
 
     fn split_batch(self) -> Vec<Self> {
-        split_batch_complex(self.0).into_iter().map(LruState).collect()
+        split_batch_pairs(self.0.re, self.0.im).into_iter().map(|(re, im)| LruState(ComplexTensor::new(re, im))).collect()
     }
 }
 

@@ -15,7 +15,7 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names, so checkpoints map one to one
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
 use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
 use crate::layers::DepthwiseConv1d;
@@ -136,13 +136,12 @@ impl MixerSpec for MambaConfig {
 
 impl BatchState for MambaState {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        let (conv, ssm): (Vec<_>, Vec<_>) = states.into_iter().map(|s| (s.conv, s.ssm)).unzip();
-        Some(MambaState { conv: cat_batch_dim(conv), ssm: cat_batch_dim(ssm) })
+        let (conv, ssm) = cat_batch_pairs(states.into_iter().map(|s| (s.conv, s.ssm)).collect());
+        Some(MambaState { conv, ssm })
     }
 
     fn split_batch(self) -> Vec<Self> {
-        let conv = split_batch_dim(self.conv);
-        conv.into_iter().zip(split_batch_dim(self.ssm)).map(|(conv, ssm)| MambaState { conv, ssm }).collect()
+        split_batch_pairs(self.conv, self.ssm).into_iter().map(|(conv, ssm)| MambaState { conv, ssm }).collect()
     }
 }
 

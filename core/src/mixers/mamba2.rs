@@ -20,7 +20,7 @@
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
 use super::mamba::dt_bias_init;
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_dim, split_batch_dim};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::linear_rows;
 use crate::layers::{DepthwiseConv1d, GatedRmsNorm};
 use burn::config::Config;
@@ -182,13 +182,12 @@ fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
 
 impl BatchState for Mamba2State {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        let (conv, ssm): (Vec<_>, Vec<_>) = states.into_iter().map(|s| (s.conv, s.ssm)).unzip();
-        Some(Mamba2State { conv: cat_batch_dim(conv), ssm: cat_batch_dim(ssm) })
+        let (conv, ssm) = cat_batch_pairs(states.into_iter().map(|s| (s.conv, s.ssm)).collect());
+        Some(Mamba2State { conv, ssm })
     }
 
     fn split_batch(self) -> Vec<Self> {
-        let conv = split_batch_dim(self.conv);
-        conv.into_iter().zip(split_batch_dim(self.ssm)).map(|(conv, ssm)| Mamba2State { conv, ssm }).collect()
+        split_batch_pairs(self.conv, self.ssm).into_iter().map(|(conv, ssm)| Mamba2State { conv, ssm }).collect()
     }
 }
 

@@ -14,7 +14,6 @@
 #[macro_use]
 mod registry;
 
-use crate::complex::ComplexTensor;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
@@ -95,16 +94,16 @@ pub fn split_batch_dim<const D: usize>(t: Tensor<D>) -> Vec<Tensor<D>> {
     t.split(1, 0)
 }
 
-/// [`cat_batch_dim`] for complex states.
-pub fn cat_batch_complex<const D: usize>(xs: Vec<ComplexTensor<D>>) -> ComplexTensor<D> {
-    let (re, im): (Vec<_>, Vec<_>) = xs.into_iter().map(|x| (x.re, x.im)).unzip();
-    ComplexTensor::new(cat_batch_dim(re), cat_batch_dim(im))
+/// A state of two tensors (conv history and SSM state, keys and values, real and imaginary
+/// parts): per-sequence pairs concatenated along the batch dimension.
+pub fn cat_batch_pairs<const A: usize, const B: usize>(pairs: Vec<(Tensor<A>, Tensor<B>)>) -> (Tensor<A>, Tensor<B>) {
+    let (a, b): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    (cat_batch_dim(a), cat_batch_dim(b))
 }
 
-/// [`split_batch_dim`] for complex states.
-pub fn split_batch_complex<const D: usize>(x: ComplexTensor<D>) -> Vec<ComplexTensor<D>> {
-    let re = split_batch_dim(x.re);
-    re.into_iter().zip(split_batch_dim(x.im)).map(|(re, im)| ComplexTensor::new(re, im)).collect()
+/// A two-tensor state split into one pair per batch element.
+pub fn split_batch_pairs<const A: usize, const B: usize>(a: Tensor<A>, b: Tensor<B>) -> Vec<(Tensor<A>, Tensor<B>)> {
+    split_batch_dim(a).into_iter().zip(split_batch_dim(b)).collect()
 }
 
 /// What can go wrong at the seam: a name, an option, or an input the mixer cannot take.

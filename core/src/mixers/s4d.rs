@@ -11,7 +11,7 @@
 //!
 //! Inits: S4D-Lin (A_imag = π n) or S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)), A_real = −½.
 
-use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_complex, split_batch_complex};
+use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::complex::ComplexTensor;
 use crate::kernels::{causal_conv, s4d::s4d_kernel};
 use burn::config::Config;
@@ -93,11 +93,13 @@ impl S4dState {
 
 impl BatchState for S4dState {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        Some(S4dState::Ready(cat_batch_complex(states.into_iter().map(S4dState::resolve).collect())))
+        let (re, im) = cat_batch_pairs(states.into_iter().map(|s| s.resolve()).map(|x| (x.re, x.im)).collect());
+        Some(S4dState::Ready(ComplexTensor::new(re, im)))
     }
 
     fn split_batch(self) -> Vec<Self> {
-        split_batch_complex(self.resolve()).into_iter().map(S4dState::Ready).collect()
+        let x = self.resolve();
+        split_batch_pairs(x.re, x.im).into_iter().map(|(re, im)| S4dState::Ready(ComplexTensor::new(re, im))).collect()
     }
 }
 
