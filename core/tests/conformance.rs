@@ -49,17 +49,14 @@ fn stepwise(m: &Mixer, x: Tensor<3>, mut state: MixerState) -> (Tensor<3>, Mixer
     (Tensor::cat(ys, 1), state)
 }
 
-/// Two states are the same state when the mixer continues identically from them.
-fn assert_same_state(m: &Mixer, a: MixerState, b: MixerState, what: &str) {
-    let probe = input(a_batch(m, &a), 5, 99, &dev());
+/// Two states of `batch` sequences are the same state when the mixer continues identically
+/// from them.
+fn assert_same_state(m: &Mixer, batch: usize, a: MixerState, b: MixerState, what: &str) {
+    let probe = input(batch, 5, 99, &dev());
     let (ya, _) = m.forward(probe.clone(), Some(a));
     let (yb, _) = m.forward(probe, Some(b));
     let err = max_abs_diff(&ya, &yb);
     assert!(err <= TOL, "{}: {what}: continuing from the two states differs by {err:.2e}", m.name());
-}
-
-fn a_batch(_m: &Mixer, s: &MixerState) -> usize {
-    s.clone().split_batch().len()
 }
 
 #[test]
@@ -91,7 +88,7 @@ fn step_equals_forward() {
         let (y_step, s_step) = stepwise(&m, x, m.init_state(2, &device));
         let err = max_abs_diff(&y, &y_step);
         assert!(err <= TOL, "{name}: step vs forward outputs differ by {err:.2e}");
-        assert_same_state(&m, s_par, s_step, "final state of forward vs of steps");
+        assert_same_state(&m, 2, s_par, s_step, "final state of forward vs of steps");
     }
 }
 
@@ -106,7 +103,7 @@ fn state_carries_across_chunks() {
         let (yb, sb) = m.forward(x.narrow(1, 6, 7), Some(sa));
         let err = max_abs_diff(&whole, &Tensor::cat(vec![ya, yb], 1));
         assert!(err <= TOL, "{name}: forward(a) then forward(b) vs forward(a‖b): {err:.2e}");
-        assert_same_state(&m, s_whole, sb, "state after a‖b vs after a then b");
+        assert_same_state(&m, 2, s_whole, sb, "state after a‖b vs after a then b");
     }
 }
 
@@ -119,9 +116,9 @@ fn batch_states_stack_and_split() {
         let (_, batched) = m.forward(x.clone(), None);
         let singles: Vec<MixerState> = (0..3).map(|i| m.forward(x.clone().narrow(0, i, 1), None).1).collect();
         let stacked = MixerState::cat_batch(singles.clone()).expect("states of one family stack");
-        assert_same_state(&m, batched.clone(), stacked, "stacked single states vs the batch's state");
+        assert_same_state(&m, 3, batched.clone(), stacked, "stacked single states vs the batch's state");
         for (i, (part, single)) in batched.split_batch().into_iter().zip(singles).enumerate() {
-            assert_same_state(&m, part, single, &format!("split state {i} vs sequence {i} alone"));
+            assert_same_state(&m, 1, part, single, &format!("split state {i} vs sequence {i} alone"));
         }
     }
 }
