@@ -267,3 +267,47 @@ pub fn confusion_matrix(path: &Path, title: &str, names: &[String], counts: &[Ve
     }
     root.present().map_err(|e| err(&e))
 }
+
+/// Scatter plot of labelled groups of points (one colour per group, up to 10) to a PNG file.
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    groups: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), FileError> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| FileError::new(path, e.to_string());
+    let xr = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.0)), Scale::Linear);
+    let yr = range(groups.iter().flat_map(|g| g.1.iter().map(|p| p.1)), Scale::Linear);
+    let root = BitMapBackend::new(path, (800, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|v| num(*v))
+        .y_label_formatter(&|v| num(*v))
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| err(&e))?;
+    const MORE: [RGBColor; 4] =
+        [RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207)];
+    for (i, (name, pts)) in groups.iter().enumerate() {
+        let c = if i < COLORS.len() { COLORS[i] } else { MORE[(i - COLORS.len()) % MORE.len()] };
+        let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.mix(0.7).filled())))
+            .map_err(|e| err(&e))?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}

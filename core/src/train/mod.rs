@@ -104,6 +104,10 @@ pub struct TrainConfig {
     /// Early stopping: end the run after this many evaluations without a lower evaluation loss.
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Write the checkpoint, `best/`, metrics.json and loss.png at every n-th evaluation (and
+    /// always at the last) instead of at each — for runs that evaluate every few steps.
+    #[serde(default)]
+    pub save_every: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -124,6 +128,7 @@ impl Default for TrainConfig {
             time_budget: None,
             keep_best: false,
             patience: None,
+            save_every: None,
         }
     }
 }

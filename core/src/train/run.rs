@@ -49,6 +49,8 @@ pub(super) struct Run<M: Trainable> {
     cfg: TrainConfig,
     /// The best model so far (keep_best).
     best_model: Option<M>,
+    /// `best_model` is newer than `out/best/`.
+    best_unsaved: bool,
     /// This invocation's last step (stop_after, or the schedule's end).
     pub(super) end: usize,
     /// The configured step count: a time budget plans at most this many.
@@ -107,6 +109,7 @@ impl<M: Trainable> Run<M> {
             max_steps: cfg.steps,
             cfg,
             best_model,
+            best_unsaved: false,
             budget,
             epoch_stats: Stats::default(),
             epoch_train_time: 0.0,
@@ -218,12 +221,16 @@ impl<M: Trainable> Run<M> {
         }
         self.state.epochs.push(rec);
         if self.cfg.keep_best && improved {
-            if let Some(out) = &self.cfg.out {
-                save_model(&out.join("best"), &self.model)?;
-            }
             self.best_model = Some(self.model.clone());
+            self.best_unsaved = true;
         }
-        if let Some(out) = &self.cfg.out {
+        let due = self.state.epochs.len().is_multiple_of(self.cfg.save_every.unwrap_or(1).max(1));
+        let last = self.state.step >= self.end || self.patience_spent();
+        if let (Some(out), true) = (&self.cfg.out, due || last) {
+            if let (true, Some(best)) = (self.best_unsaved, &self.best_model) {
+                save_model(&out.join("best"), best)?;
+                self.best_unsaved = false;
+            }
             save_checkpoint(&out.join("checkpoint"), &self.model, &self.optim, &self.state)?;
             write_outputs(out, &self.state)?;
         }
@@ -233,12 +240,16 @@ impl<M: Trainable> Run<M> {
 
     /// Early stopping: `patience` evaluations without a lower evaluation loss.
     pub(super) fn out_of_patience(&self) -> bool {
-        let since = evals_since_best(&self.state);
-        let stop = self.cfg.patience.is_some_and(|p| since >= p) && self.state.step < self.end;
+        let stop = self.patience_spent();
         if stop {
+            let since = evals_since_best(&self.state);
             self.say(format!("early stop: no lower evaluation loss in {since} evaluations"));
         }
         stop
+    }
+
+    fn patience_spent(&self) -> bool {
+        self.cfg.patience.is_some_and(|p| evals_since_best(&self.state) >= p) && self.state.step < self.end
     }
 
     pub(super) fn finish(self) -> Fitted<M> {
