@@ -26,26 +26,6 @@ pub struct SparseFeatures {
     pub vals: Vec<f32>,
 }
 
-impl SparseFeatures {
-    /// Dense `[n, dim]` row-major values, each row divided by its sum when `row_normalise`
-    /// (Kipf & Welling's preprocessing; all-zero rows stay zero).
-    pub fn dense(&self, n: usize, row_normalise: bool) -> Vec<f32> {
-        let mut x = vec![0f32; n * self.dim];
-        for ((&r, &c), &v) in self.rows.iter().zip(&self.cols).zip(&self.vals) {
-            x[r as usize * self.dim + c as usize] += v;
-        }
-        if row_normalise {
-            for row in x.chunks_mut(self.dim.max(1)) {
-                let s: f32 = row.iter().sum();
-                if s != 0.0 {
-                    row.iter_mut().for_each(|v| *v /= s);
-                }
-            }
-        }
-        x
-    }
-}
-
 /// Train / validation / test node ids.
 #[derive(Debug, Clone, Default)]
 pub struct Split {
@@ -248,15 +228,18 @@ pub fn read_split(dir: &Path) -> Result<Split, FileError> {
 
 /// A seeded split of the labelled nodes: `per_class` training nodes per class, then
 /// `n_val` validation and the rest (at most `n_test`) test — Planetoid's recipe for any graph.
-/// When fewer nodes remain than `n_val + n_test`, a third of them validate and the rest test.
+/// Small graphs: at most a third of each class trains, and when fewer nodes remain than
+/// `n_val + n_test`, a third of them validate and the rest test.
 pub fn random_split(labels: &[i64], per_class: usize, n_val: usize, n_test: usize, seed: u64) -> Split {
     let mut ids: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] >= 0).collect();
     ids.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut sizes = std::collections::HashMap::new();
+    ids.iter().for_each(|&i| *sizes.entry(labels[i]).or_insert(0usize) += 1);
     let mut taken = std::collections::HashMap::new();
     let (mut train, mut rest) = (Vec::new(), Vec::new());
     for i in ids {
         let c = taken.entry(labels[i]).or_insert(0usize);
-        if *c < per_class {
+        if *c < per_class.min(sizes[&labels[i]].div_ceil(3)) {
             *c += 1;
             train.push(i);
         } else {

@@ -60,10 +60,10 @@ impl GatLayer {
         }
     }
 
-    /// `[N, heads · width]` (heads concatenated, before the activation).
-    fn forward(&self, g: &GraphInputs, x: Tensor<2>, dropout: &Dropout) -> Tensor<2> {
-        let (n, h, f) = (x.dims()[0], self.heads, self.width);
-        let wh = self.w.forward(x);
+    /// `[N, heads · width]` (heads concatenated, before the activation) from the projected
+    /// inputs `wh = W x` `[N, heads · width]`.
+    fn forward(&self, g: &GraphInputs, wh: Tensor<2>, dropout: &Dropout) -> Tensor<2> {
+        let (n, h, f) = (wh.dims()[0], self.heads, self.width);
         let wh3 = wh.clone().reshape([n, h, f]);
         let score = |a: &Param<Tensor<2>>| (wh3.clone() * a.val().unsqueeze_dim(0)).sum_dim(2).reshape([n, h]);
         let (s_src, s_dst) = (score(&self.a_src), score(&self.a_dst));
@@ -102,13 +102,13 @@ impl GatConfig {
 
 impl Gat {
     pub fn embed(&self, g: &GraphInputs) -> Tensor<2> {
-        elu(self.hidden.forward(g, self.dropout.forward(g.x.clone()), &self.dropout), 1.0)
+        elu(self.hidden.forward(g, g.x.linear(&self.hidden.w, &self.dropout), &self.dropout), 1.0)
     }
 
     /// Logits `[N, C]`: the output heads averaged.
     pub fn forward(&self, g: &GraphInputs) -> Tensor<2> {
         let h = self.embed(g);
-        let z = self.out.forward(g, self.dropout.forward(h), &self.dropout);
+        let z = self.out.forward(g, self.out.w.forward(self.dropout.forward(h)), &self.dropout);
         let [n, _] = z.dims();
         z.reshape([n, self.out.heads, self.out.width]).mean_dim(1).reshape([n, self.out.width])
     }

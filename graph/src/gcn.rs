@@ -57,7 +57,7 @@ impl GcnConfig {
 impl Gcn {
     /// Logits `[N, C]` for every node.
     pub fn forward(&self, g: &GraphInputs) -> Tensor<2> {
-        let h = relu(g.gcn.spmm(self.w0.forward(self.dropout.forward(g.x.clone()))));
+        let h = relu(g.gcn.spmm(g.x.linear(&self.w0, &self.dropout)));
         g.gcn.spmm(self.w1.forward(self.dropout.forward(h)))
     }
 
@@ -68,6 +68,6 @@ impl Gcn {
 
     /// The hidden representation (the embedding `ssm-graph embed` writes).
     pub fn embed(&self, g: &GraphInputs) -> Tensor<2> {
-        relu(g.gcn.spmm(self.w0.forward(g.x.clone())))
+        relu(g.gcn.spmm(g.x.linear(&self.w0, &self.dropout)))
     }
 }

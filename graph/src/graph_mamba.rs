@@ -5,7 +5,7 @@
 //! A GPS-style layer: a local message-passing branch and a global sequence branch, added, then
 //! a feed-forward block:
 //! ```text
-//! h_local  = Norm( h + Dropout( Â h W ) )                         (GCN branch)
+//! h_local  = Norm( h + Dropout( Local(h) ) )                      (GCN or GatedGCN branch)
 //! h_global = Norm( h + Dropout( Mixer( h[π] )[π⁻¹] ) )            (Mamba branch)
 //! h        = Norm( (h_local + h_global) + FFN(h_local + h_global) )
 //! ```
@@ -13,6 +13,12 @@
 //! uniform noise (`deg + U(0,1)`), so the best-connected nodes come last and see the most
 //! context. A fresh random tie-break every training step (permutation-based training); at
 //! evaluation the branch's output is averaged over `eval_orderings` orderings.
+//!
+//! The local branch is GCN (`Â h W`) or, as the reference's default, GatedGCN (Bresson &
+//! Laurent 2017, without edge features): `ReLU( U h_i + Σ_j η_ij ⊙ V h_j / (Σ_j η_ij + ε) )`,
+//! `η_ij = σ(A h_i + B h_j)` over the neighbours and self. The feature encoder and the
+//! classifier are GCN layers (`ReLU(Â X W)`, `Â h W`): with Planetoid's few labels, a path
+//! that bypasses propagation memorises raw features.
 //!
 //! Neighbourhood tokens (`tokens = Hops`): instead of one sequence over the graph, each node
 //! reads its own short sequence `[Âᴷh, …, Âh, h]_v`, far hops first and the node last — the
@@ -23,12 +29,19 @@ use crate::gcn::glorot;
 use crate::model::GraphInputs;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use ssm_core::mixers::{Mixer, MixerConfig};
+
+/// The local message-passing branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Local {
+    Gcn,
+    GatedGcn,
+}
 
 /// What the sequence branch reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +58,7 @@ pub struct GraphMambaConfig {
     pub layers: usize,
     pub mixer: MixerConfig,
     pub tokens: Tokens,
+    pub local: Local,
     pub dropout: f64,
     pub input_dropout: f64,
     /// Orderings averaged at evaluation (`Tokens::Degree`).
@@ -57,13 +71,14 @@ impl GraphMambaConfig {
         let d_model = mixer.d_model();
         GraphMambaConfig {
             d_model,
-            layers: 2,
+            layers: 1,
             mixer,
             tokens: Tokens::Degree,
-            dropout: 0.5,
-            input_dropout: 0.5,
+            local: Local::GatedGcn,
+            dropout: 0.7,
+            input_dropout: 0.7,
             eval_orderings: 5,
-            l2: 5e-4,
+            l2: 2e-2,
         }
     }
 
@@ -72,6 +87,11 @@ impl GraphMambaConfig {
         let norm = || LayerNormConfig::new(d).init(device);
         let layer = |_| GmbLayer {
             local: glorot(d, d, true, device),
+            gated: (self.local == Local::GatedGcn).then(|| Gated {
+                v: glorot(d, d, false, device),
+                a: glorot(d, d, true, device),
+                b: glorot(d, d, false, device),
+            }),
             mixer: self.mixer.init(device),
             ff1: glorot(d, 2 * d, true, device),
             ff2: glorot(2 * d, d, true, device),
@@ -92,9 +112,18 @@ impl GraphMambaConfig {
     }
 }
 
+/// GatedGCN's extra weights (`U` is the layer's `local`).
+#[derive(Module, Debug)]
+pub struct Gated {
+    v: Linear,
+    a: Linear,
+    b: Linear,
+}
+
 #[derive(Module, Debug)]
 pub struct GmbLayer {
     local: Linear,
+    gated: Option<Gated>,
     mixer: Mixer,
     ff1: Linear,
     ff2: Linear,
@@ -158,8 +187,20 @@ impl GmbLayer {
         y.slice([0..n, hops..hops + 1, 0..d]).reshape([n, d])
     }
 
+    /// GCN `Â h W`, or GatedGCN `ReLU(U h_i + Σ_j η_ij ⊙ V h_j / (Σ_j η_ij + ε))`.
+    fn local(&self, g: &GraphInputs, h: Tensor<2>) -> Tensor<2> {
+        let Some(gt) = &self.gated else { return g.gcn.spmm(self.local.forward(h)) };
+        let e = &g.edges;
+        let eta = sigmoid(
+            gt.a.forward(h.clone()).select(0, e.dst.clone()) + gt.b.forward(h.clone()).select(0, e.src.clone()),
+        );
+        let num = e.propagate(gt.v.forward(h.clone()), eta.clone());
+        let den = e.sum_into(eta).add_scalar(1e-6);
+        relu(self.local.forward(h) + num / den)
+    }
+
     fn forward(&self, g: &GraphInputs, h: Tensor<2>, tokens: Tokens, seeds: &[u64], dropout: &Dropout) -> Tensor<2> {
-        let local = self.norm_local.forward(h.clone() + dropout.forward(g.gcn.spmm(self.local.forward(h.clone()))));
+        let local = self.norm_local.forward(h.clone() + dropout.forward(self.local(g, h.clone())));
         let global = match tokens {
             Tokens::Degree => self.over_nodes(h.clone(), &g.degrees, seeds),
             Tokens::Hops(k) => self.over_hops(g, h.clone(), k),
@@ -181,7 +222,7 @@ impl GraphMamba {
         } else {
             (0..self.eval_orderings.max(1) as u64).map(|s| s ^ 0x5eed_0000).collect()
         };
-        let mut h = relu(g.gcn.spmm(self.encoder.forward(self.input_dropout.forward(g.x.clone()))));
+        let mut h = relu(g.gcn.spmm(g.x.linear(&self.encoder, &self.input_dropout)));
         for l in &self.layers {
             h = l.forward(g, h, self.tokens, &seeds, &self.dropout);
         }
@@ -192,8 +233,17 @@ impl GraphMamba {
         g.gcn.spmm(self.head.forward(self.dropout.forward(self.embed(g, seed))))
     }
 
-    /// `λ/2 ‖W_enc‖²` (the feature encoder: the bulk of the parameters, as GCN's first layer).
+    /// `λ/2 Σ ‖W‖²` over the weight matrices of the encoder, the local branches, the
+    /// feed-forward blocks and the classifier (not the mixers' own parameters, norms or biases).
     pub fn penalty(&self) -> Tensor<1> {
-        self.encoder.weight.val().powi_scalar(2).sum().mul_scalar(self.l2 / 2.0)
+        let sq = |l: &Linear| l.weight.val().powi_scalar(2).sum();
+        let mut total = sq(&self.encoder) + sq(&self.head);
+        for l in &self.layers {
+            total = total + sq(&l.local) + sq(&l.ff1) + sq(&l.ff2);
+            if let Some(g) = &l.gated {
+                total = total + sq(&g.v) + sq(&g.a) + sq(&g.b);
+            }
+        }
+        total.mul_scalar(self.l2 / 2.0)
     }
 }

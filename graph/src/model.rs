@@ -1,10 +1,11 @@
 //! The node classifiers by name, their inputs on a device, and how the runner trains them.
 
 use crate::data::GraphData;
+use crate::data::SparseFeatures;
 use crate::gat::{Gat, GatConfig};
 use crate::gcn::{Gcn, GcnConfig};
 use crate::graph_mamba::{GraphMamba, GraphMambaConfig};
-use crate::sparse::{EdgeList, EdgeTensors};
+use crate::sparse::{EdgeList, EdgeTensors, FeatureTensors};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,8 @@ use std::sync::Arc;
 /// A graph's tensors on one device.
 #[derive(Debug, Clone)]
 pub struct GraphInputs {
-    /// Node features `[N, F]` (row-normalised).
-    pub x: Tensor<2>,
+    /// Node features `X` `[N, F]` (sparse, row-normalised).
+    pub x: FeatureTensors,
     /// `Â = D̃^{-1/2}(A + I)D̃^{-1/2}` (GCN propagation).
     pub gcn: EdgeTensors,
     /// `A + I` with unit weights (attention over neighbours and self).
@@ -27,9 +28,8 @@ pub struct GraphInputs {
 /// A graph prepared once on the host, moved to any device on demand.
 #[derive(Debug, Clone)]
 pub struct HostGraph {
-    pub x: Vec<f32>,
+    pub features: SparseFeatures,
     pub n: usize,
-    pub f: usize,
     pub gcn: EdgeList,
     pub edges: EdgeList,
     pub degrees: Vec<usize>,
@@ -39,9 +39,8 @@ impl HostGraph {
     pub fn new(g: &GraphData) -> Self {
         let n = g.n_nodes();
         HostGraph {
-            x: g.features.dense(n, true),
+            features: g.features.clone(),
             n,
-            f: g.features.dim,
             gcn: EdgeList::gcn_normalised(g),
             edges: EdgeList::with_self_loops(g),
             degrees: g.degrees(),
@@ -50,7 +49,7 @@ impl HostGraph {
 
     pub fn to_device(&self, device: &Device) -> GraphInputs {
         GraphInputs {
-            x: Tensor::from_data(TensorData::new(self.x.clone(), [self.n, self.f]), device),
+            x: FeatureTensors::new(&self.features, self.n, true, device),
             gcn: self.gcn.to_device(device),
             edges: self.edges.to_device(device),
             degrees: self.degrees.clone(),
@@ -148,24 +147,24 @@ pub struct NodeSource {
     train: (Vec<usize>, Vec<i64>),
     eval: (Vec<usize>, Vec<i64>),
     seed: u64,
-    cached: Option<(Device, Arc<GraphInputs>)>,
+    cached: std::sync::Mutex<Vec<(Device, Arc<GraphInputs>)>>,
 }
 
 impl NodeSource {
     pub fn new(host: Arc<HostGraph>, g: &GraphData, eval: &[usize], seed: u64) -> Self {
         let train = (g.split.train.clone(), g.labels_of(&g.split.train));
-        NodeSource { host, train, eval: (eval.to_vec(), g.labels_of(eval)), seed, cached: None }
+        NodeSource { host, train, eval: (eval.to_vec(), g.labels_of(eval)), seed, cached: Default::default() }
     }
 
-    fn inputs(&mut self, device: &Device) -> Arc<GraphInputs> {
-        match &self.cached {
-            Some((d, g)) if d == device => g.clone(),
-            _ => {
-                let g = Arc::new(self.host.to_device(device));
-                self.cached = Some((device.clone(), g.clone()));
-                g
-            }
+    /// The graph on `device`, moved there once.
+    fn inputs(&self, device: &Device) -> Arc<GraphInputs> {
+        let mut cache = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, g)) = cache.iter().find(|(d, _)| d == device) {
+            return g.clone();
         }
+        let g = Arc::new(self.host.to_device(device));
+        cache.push((device.clone(), g.clone()));
+        g
     }
 }
 
@@ -182,7 +181,7 @@ impl DataSource<NodeBatch> for NodeSource {
     }
 
     fn eval_batches(&self, device: &Device) -> Vec<NodeBatch> {
-        let inputs = Arc::new(self.host.to_device(device));
+        let inputs = self.inputs(device);
         vec![NodeBatch { inputs, nodes: node_tensor(&self.eval.0, device), labels: self.eval.1.clone(), seed: 0 }]
     }
 }

@@ -1,7 +1,8 @@
 //! Sparse message passing: an edge list with weights, multiplied into node features by gather
 //! and scatter-add (`out[dst] += w · h[src]`), so memory is O(E·F), never O(N²).
 
-use crate::data::GraphData;
+use crate::data::{GraphData, SparseFeatures};
+use burn::nn::{Dropout, Linear};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 
 /// A weighted directed edge list (both directions of every undirected edge, plus self-loops).
@@ -82,9 +83,13 @@ impl EdgeTensors {
 
     /// `out[dst] += w_e ⊙ h[src]` with per-edge weights `w` `[E, F]` or `[E, 1]`.
     pub fn propagate(&self, h: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
-        let f = h.dims()[1];
-        let msgs = h.clone().select(0, self.src.clone()) * w;
-        Tensor::zeros([self.n, f], &h.device()).select_assign(0, self.dst.clone(), msgs, IndexingUpdateOp::Add)
+        self.sum_into(h.select(0, self.src.clone()) * w)
+    }
+
+    /// Per-edge values `[E, F]` summed into their destination nodes, `[N, F]`.
+    pub fn sum_into(&self, values: Tensor<2>) -> Tensor<2> {
+        let f = values.dims()[1];
+        Tensor::zeros([self.n, f], &values.device()).select_assign(0, self.dst.clone(), values, IndexingUpdateOp::Add)
     }
 
     /// Softmax of edge scores `s` `[E, H]` over the edges entering each node (GAT's
@@ -107,5 +112,64 @@ impl EdgeTensors {
         let denom =
             Tensor::zeros([self.n, h], &device).select_assign(0, self.dst.clone(), ex.clone(), IndexingUpdateOp::Add);
         ex / denom.select(0, self.dst.clone())
+    }
+}
+
+/// Sparse node features `X` on a device (COO), for first layers computed as `X W` without
+/// materialising the dense `N × F` matrix; dropout acts on the stored non-zeros (Kipf's
+/// sparse dropout: the zeros stay zero either way).
+#[derive(Debug, Clone)]
+pub struct FeatureTensors {
+    pub n: usize,
+    pub dim: usize,
+    rows: Tensor<1, Int>,
+    cols: Tensor<1, Int>,
+    /// `[nnz, 1]`.
+    vals: Tensor<2>,
+}
+
+impl FeatureTensors {
+    /// `features` of `n` nodes, each row divided by its sum when `row_normalise`.
+    pub fn new(f: &SparseFeatures, n: usize, row_normalise: bool, device: &Device) -> Self {
+        let mut sums = vec![0f32; n];
+        f.rows.iter().zip(&f.vals).for_each(|(&r, &v)| sums[r as usize] += v);
+        let vals: Vec<f32> = f
+            .rows
+            .iter()
+            .zip(&f.vals)
+            .map(|(&r, &v)| if row_normalise && sums[r as usize] != 0.0 { v / sums[r as usize] } else { v })
+            .collect();
+        let nnz = vals.len();
+        let int = |v: &[u32]| {
+            Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [nnz]), device)
+        };
+        FeatureTensors {
+            n,
+            dim: f.dim,
+            rows: int(&f.rows),
+            cols: int(&f.cols),
+            vals: Tensor::from_data(TensorData::new(vals, [nnz, 1]), device),
+        }
+    }
+
+    /// `dropout(X) W + b` `[N, out]` for `layer` `F → out`.
+    pub fn linear(&self, layer: &Linear, dropout: &Dropout) -> Tensor<2> {
+        let w = layer.weight.val();
+        let out = w.dims()[1];
+        let msgs = w.select(0, self.cols.clone()) * dropout.forward(self.vals.clone());
+        let y = Tensor::zeros([self.n, out], &msgs.device()).select_assign(
+            0,
+            self.rows.clone(),
+            msgs,
+            IndexingUpdateOp::Add,
+        );
+        match &layer.bias {
+            Some(b) => y + b.val().unsqueeze_dim(0),
+            None => y,
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        self.vals.device()
     }
 }

@@ -12,7 +12,7 @@ use ssm_graph::gat::GatConfig;
 use ssm_graph::gcn::GcnConfig;
 use ssm_graph::graph_mamba::{GraphMambaConfig, Tokens};
 use ssm_graph::model::{HostGraph, NodeModelConfig, NodeSource};
-use ssm_graph::sparse::EdgeList;
+use ssm_graph::sparse::{EdgeList, FeatureTensors};
 use ssm_graph::synthetic::Planted;
 use std::sync::Arc;
 
@@ -204,7 +204,20 @@ fn bad_files_give_one_error_naming_the_file_and_the_problem() {
 }
 
 #[test]
-fn row_normalised_dense_features() {
+fn the_sparse_first_layer_is_row_normalised_x_times_w() {
     let f = SparseFeatures { dim: 3, rows: vec![0, 0, 1], cols: vec![0, 2, 1], vals: vec![1.0, 3.0, 2.0] };
-    assert_eq!(f.dense(3, true), vec![0.25, 0.0, 0.75, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    let device = Device::flex();
+    let x = FeatureTensors::new(&f, 3, true, &device);
+    let layer = burn::nn::LinearConfig::new(3, 2).init(&device);
+    let w = host(layer.weight.val());
+    let b = host(layer.bias.as_ref().unwrap().val().unsqueeze_dim(0));
+    let y = host(x.linear(&layer, &burn::nn::DropoutConfig::new(0.5).init()));
+    // Row-normalised X = [[.25, 0, .75], [0, 1, 0], [0, 0, 0]]; dropout is off without autodiff.
+    let xr = [[0.25, 0.0, 0.75], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]];
+    for (i, row) in xr.iter().enumerate() {
+        for o in 0..2 {
+            let want: f32 = (0..3).map(|k| row[k] * w[k * 2 + o]).sum::<f32>() + b[o];
+            assert!((y[i * 2 + o] - want).abs() < 1e-6, "[{i},{o}] {} vs {want}", y[i * 2 + o]);
+        }
+    }
 }
