@@ -32,7 +32,10 @@ impl DataSource<Inputs> for TabularSource {
     }
 
     fn eval_batches(&self, device: &Device) -> Vec<Inputs> {
-        in_order(&self.val, self.batch).iter().map(|idx| Inputs::new(&self.val, idx, &self.offsets, self.task, device)).collect()
+        in_order(&self.val, self.batch)
+            .iter()
+            .map(|idx| Inputs::new(&self.val, idx, &self.offsets, self.task, device))
+            .collect()
     }
 
     fn eval_metrics(&self, eval: &Stats) -> serde_json::Map<String, serde_json::Value> {
@@ -84,13 +87,22 @@ pub fn score(schema: &Schema, e: &Encoded, pred: &[Vec<f64>]) -> Scores {
     let rows = pred.len();
     match schema.task {
         Task::Regression => {
-            let se: f64 = pred.iter().zip(&e.target).map(|(p, &t)| (p[0] - (t as f64 * schema.target_std + schema.target_mean)).powi(2)).sum();
+            let se: f64 = pred
+                .iter()
+                .zip(&e.target)
+                .map(|(p, &t)| (p[0] - (t as f64 * schema.target_std + schema.target_mean)).powi(2))
+                .sum();
             Scores { rmse: Some((se / rows.max(1) as f64).sqrt()), rows, ..Scores::default() }
         }
         task => {
             let argmax = |p: &Vec<f64>| p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
             let hits = pred.iter().zip(&e.target).filter(|(p, t)| argmax(p) == **t as usize).count();
-            let auroc = (task == Task::Binary).then(|| auroc(&pred.iter().map(|p| p[1]).collect::<Vec<_>>(), &e.target.iter().map(|&t| t == 1.0).collect::<Vec<_>>()));
+            let auroc = (task == Task::Binary).then(|| {
+                auroc(
+                    &pred.iter().map(|p| p[1]).collect::<Vec<_>>(),
+                    &e.target.iter().map(|&t| t == 1.0).collect::<Vec<_>>(),
+                )
+            });
             Scores { accuracy: Some(hits as f64 / rows.max(1) as f64), auroc, rows, ..Scores::default() }
         }
     }
@@ -128,7 +140,11 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<(f64, f64)> {
     let (mut tp, mut fp) = (0.0, 0.0);
     let mut pts = vec![(0.0, 0.0)];
     for (k, &i) in order.iter().enumerate() {
-        if positive[i] { tp += 1.0 } else { fp += 1.0 }
+        if positive[i] {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
         let last = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
         if last {
             pts.push((fp / nn, tp / np));

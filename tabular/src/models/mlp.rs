@@ -42,7 +42,12 @@ impl MlpConfig {
                 l
             })
             .collect();
-        Mlp { input, hidden, head: LinearConfig::new(d, schema.outputs()).init(device), dropout: DropoutConfig::new(self.dropout).init() }
+        Mlp {
+            input,
+            hidden,
+            head: LinearConfig::new(d, schema.outputs()).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
     }
 }
 

@@ -29,7 +29,8 @@ impl Inputs {
     pub fn new(e: &Encoded, idx: &[usize], offsets: &[i64], task: Task, device: &Device) -> Self {
         let (nn, nc, b) = (e.numeric.len() / e.rows.max(1), offsets.len(), idx.len());
         let num: Vec<f32> = idx.iter().flat_map(|&r| e.numeric[r * nn..(r + 1) * nn].to_vec()).collect();
-        let cat: Vec<i64> = idx.iter().flat_map(|&r| (0..nc).map(move |j| e.categorical[r * nc + j] + offsets[j])).collect();
+        let cat: Vec<i64> =
+            idx.iter().flat_map(|&r| (0..nc).map(move |j| e.categorical[r * nc + j] + offsets[j])).collect();
         Inputs {
             num: Tensor::from_data(TensorData::new(num, [b, nn]), device),
             cat: Tensor::from_data(TensorData::new(cat, [b, nc]), device),
@@ -67,7 +68,10 @@ pub struct FlatInput {
 impl FlatInput {
     pub fn new(schema: &Schema, dim: usize, device: &Device) -> Self {
         let (_, total) = offsets(&schema.cardinalities());
-        FlatInput { embedding: EmbeddingConfig::new(total, dim).init(device), width: schema.numeric() + schema.cardinalities().len() * dim }
+        FlatInput {
+            embedding: EmbeddingConfig::new(total, dim).init(device),
+            width: schema.numeric() + schema.cardinalities().len() * dim,
+        }
     }
 
     pub fn width(&self) -> usize {

@@ -63,7 +63,10 @@ impl FeatureTokens {
         let d = self.cls.dims()[0];
         let mut tokens = Vec::new();
         if nn > 0 {
-            tokens.push(x.num.clone().unsqueeze_dim::<3>(2) * self.num_weight.val().unsqueeze_dim(0) + self.num_bias.val().unsqueeze_dim(0));
+            tokens.push(
+                x.num.clone().unsqueeze_dim::<3>(2) * self.num_weight.val().unsqueeze_dim(0)
+                    + self.num_bias.val().unsqueeze_dim(0),
+            );
         }
         if nc > 0 {
             tokens.push(self.embedding.forward(x.cat.clone()) + self.cat_bias.val().unsqueeze_dim(0));

@@ -57,6 +57,16 @@ struct ReadArgs {
     /// Strip this from the end of target values (e.g. "." for Adult's test labels).
     #[arg(long)]
     strip_suffix: Option<String>,
+    /// Numeric features: quantile (to a standard normal through the training rows' CDF, as
+    /// Gorishniy et al. preprocess) or standard (z-score).
+    #[arg(long, value_enum, default_value_t = NumericArg::Quantile)]
+    numeric: NumericArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+enum NumericArg {
+    Quantile,
+    Standard,
 }
 
 impl ReadArgs {
@@ -66,7 +76,14 @@ impl ReadArgs {
             (None, Some(f)) => Some(read_names(f)?),
             _ => None,
         };
-        let mut o = CsvOptions { header: !self.no_header && names.is_none(), names, comment: self.comment.clone(), strip_suffix: self.strip_suffix.clone(), ..CsvOptions::default() };
+        let mut o = CsvOptions {
+            header: !self.no_header && names.is_none(),
+            names,
+            comment: self.comment.clone(),
+            strip_suffix: self.strip_suffix.clone(),
+            quantile: self.numeric == NumericArg::Quantile,
+            ..CsvOptions::default()
+        };
         if !self.na.is_empty() {
             o.na = self.na.clone();
         }
@@ -211,7 +228,9 @@ fn seed_dir(out: &Path, seed: u64) -> PathBuf {
 
 fn model_config(a: &TrainArgs) -> Result<TabularConfig> {
     Ok(match a.model {
-        ModelName::Mambatab => TabularConfig::Mambatab(MambaTabConfig { mixer: a.layout.mixer.config(a.d_model)?, embedding: 8 }),
+        ModelName::Mambatab => {
+            TabularConfig::Mambatab(MambaTabConfig { mixer: a.layout.mixer.config(a.d_model)?, embedding: 8 })
+        }
         ModelName::Tokens => TabularConfig::Tokens(TokensConfig { backbone: a.layout.backbone(a.d_model, a.layers)? }),
         ModelName::Mlp => TabularConfig::Mlp(MlpConfig::default()),
     })
@@ -222,7 +241,9 @@ fn train_seed(info: &TabularInfo, t: &TrainFlags, patience: usize, seed: u64, de
     let p = info.parts(seed)?;
     let opts = info.read.options()?;
     let schema = Schema::fit(&p.train, &p.rows[0], &info.target, info.task, &opts, info.target_scale, &info.data)?;
-    let enc = |table: &RawTable, rows: &[usize], path: &Path| -> Result<Encoded> { Ok(schema.encode(table, rows, &opts, true, path)?) };
+    let enc = |table: &RawTable, rows: &[usize], path: &Path| -> Result<Encoded> {
+        Ok(schema.encode(table, rows, &opts, true, path)?)
+    };
     let (train, val) = (enc(&p.train, &p.rows[0], &info.data)?, enc(&p.train, &p.rows[1], &info.data)?);
     let test = enc(&p.test, &p.rows[2], info.test_path())?;
     let dir = seed_dir(&t.out, seed);
@@ -232,7 +253,15 @@ fn train_seed(info: &TabularInfo, t: &TrainFlags, patience: usize, seed: u64, de
     adev.seed(seed);
     let model = info.config.init(&schema, &adev);
     let params = model.num_params();
-    println!("seed {seed}: {} train / {} validation / {} test rows; {:?}, {} features; {} parameters", train.rows, val.rows, test.rows, schema.task, schema.features.len(), params);
+    println!(
+        "seed {seed}: {} train / {} validation / {} test rows; {:?}, {} features; {} parameters",
+        train.rows,
+        val.rows,
+        test.rows,
+        schema.task,
+        schema.features.len(),
+        params
+    );
     let steps = t.steps_or(|| t.epochs * train.rows.div_ceil(t.batch.max(1)));
     let tc = TrainConfig { keep_best: true, patience: Some(patience), seed, ..t.config_in(steps, &dir) };
     let mut src = TabularSource::new(&schema, train, val, t.batch, seed);
@@ -243,7 +272,10 @@ fn train_seed(info: &TabularInfo, t: &TrainFlags, patience: usize, seed: u64, de
     if test.unseen > 0 {
         println!("seed {seed}: {} test cells held categories unseen in training (read as missing)", test.unseen);
     }
-    update_metrics(&dir, serde_json::json!({"test": s, "test_accuracy": s.accuracy, "test_auroc": s.auroc, "test_rmse": s.rmse, "params": params}))?;
+    update_metrics(
+        &dir,
+        serde_json::json!({"test": s, "test_accuracy": s.accuracy, "test_auroc": s.auroc, "test_rmse": s.rmse, "params": params}),
+    )?;
     plots(&dir, &schema, &test, &pred, info.config.name())?;
     println!("seed {seed}: {}", line(&s));
     Ok(s)
@@ -270,11 +302,29 @@ fn plots(dir: &Path, schema: &Schema, e: &Encoded, pred: &[Vec<f64>], name: &str
             let pos: Vec<bool> = e.target.iter().map(|&t| t == 1.0).collect();
             let roc = roc_curve(&pred.iter().map(|p| p[1]).collect::<Vec<_>>(), &pos);
             let series = [("ROC".to_string(), roc), ("chance".to_string(), vec![(0.0, 0.0), (1.0, 1.0)])];
-            plot::line_chart(&dir.join("roc.png"), &format!("{name}: test ROC (positive = {})", schema.classes[1]), "false positive rate", "true positive rate", &series, plot::Scale::Linear, plot::Scale::Linear)?;
+            plot::line_chart(
+                &dir.join("roc.png"),
+                &format!("{name}: test ROC (positive = {})", schema.classes[1]),
+                "false positive rate",
+                "true positive rate",
+                &series,
+                plot::Scale::Linear,
+                plot::Scale::Linear,
+            )?;
         }
         Task::Regression => {
-            let pts: Vec<(f64, f64)> = pred.iter().zip(&e.target).map(|(p, &t)| (t as f64 * schema.target_std + schema.target_mean, p[0])).collect();
-            plot::scatter(&dir.join("pred_vs_true.png"), &format!("{name}: test predictions"), "true", "predicted", &[("test rows".to_string(), pts)])?;
+            let pts: Vec<(f64, f64)> = pred
+                .iter()
+                .zip(&e.target)
+                .map(|(p, &t)| (t as f64 * schema.target_std + schema.target_mean, p[0]))
+                .collect();
+            plot::scatter(
+                &dir.join("pred_vs_true.png"),
+                &format!("{name}: test predictions"),
+                "true",
+                "predicted",
+                &[("test rows".to_string(), pts)],
+            )?;
         }
         Task::Multiclass => {}
     }
@@ -290,7 +340,9 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 fn train(a: TrainArgs) -> Result<()> {
     let device = a.train.machine.device()?;
-    if a.test.is_none() && (a.split.len() != 3 || a.split.iter().any(|f| *f <= 0.0) || (a.split.iter().sum::<f64>() - 1.0).abs() > 1e-6) {
+    if a.test.is_none()
+        && (a.split.len() != 3 || a.split.iter().any(|f| *f <= 0.0) || (a.split.iter().sum::<f64>() - 1.0).abs() > 1e-6)
+    {
         bail!("--split needs three positive fractions summing to 1 (got {:?})", a.split);
     }
     let opts = a.read.options()?;
@@ -340,7 +392,8 @@ fn train(a: TrainArgs) -> Result<()> {
     }
     write_json(&a.train.out.join("metrics.json"), &m)?;
     let pm = |name: &str, v: Option<(f64, f64)>| v.map(|(m, s)| format!("{name} {m:.4} ± {s:.4}"));
-    let figures: Vec<String> = [pm("test accuracy", acc), pm("AUROC", auc), pm("RMSE", rmse)].into_iter().flatten().collect();
+    let figures: Vec<String> =
+        [pm("test accuracy", acc), pm("AUROC", auc), pm("RMSE", rmse)].into_iter().flatten().collect();
     println!("{}: {} over {} seed(s) → {}", info.config.name(), figures.join(", "), seeds.len(), a.train.out.display());
     Ok(())
 }
@@ -348,7 +401,8 @@ fn train(a: TrainArgs) -> Result<()> {
 /// A trained directory: its info, one seed's schema and model.
 fn open(u: &UseArgs, device: &Device) -> Result<(TabularInfo, u64, Schema, ssm_tabular::models::TabularModel)> {
     let path = u.model.join("tabular.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: not a `ssm-tabular train` output directory", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: not a `ssm-tabular train` output directory", path.display()))?;
     let info: TabularInfo = serde_json::from_str(&text).with_context(|| format!("{}: unreadable", path.display()))?;
     let seed = u.seed.or(info.seeds.first().copied()).unwrap_or(0);
     let sp = seed_dir(&u.model, seed).join("schema.json");
@@ -397,7 +451,10 @@ fn predict_cmd(a: PredictArgs) -> Result<()> {
 }
 
 /// Training defaults: 30 epochs at batch 256, lr 1e-3 (AdamW, weight decay 1e-5).
-const DEFAULTS: &[(&str, &[(&str, &str)])] = &[("train", &[("epochs", "30"), ("batch", "256"), ("lr", "1e-3"), ("weight_decay", "1e-5"), ("out", "runs/tabular")])];
+const DEFAULTS: &[(&str, &[(&str, &str)])] = &[(
+    "train",
+    &[("epochs", "30"), ("batch", "256"), ("lr", "1e-3"), ("weight_decay", "1e-5"), ("out", "runs/tabular")],
+)];
 
 fn main() {
     let cli: Cli = parse_with_defaults(DEFAULTS);
