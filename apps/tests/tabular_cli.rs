@@ -67,7 +67,13 @@ fn train_over_seeds_then_eval_and_predict() {
     let reg = d.join("reg.csv");
     std::fs::write(&reg, t).unwrap();
     let rout = d.join("reg");
-    let o = bin().args(["train", "--model", "tokens", "--epochs", "3", "--data"]).arg(&reg).arg("--out").arg(&rout).output().unwrap();
+    let o = bin()
+        .args(["train", "--model", "tokens", "--epochs", "3", "--data"])
+        .arg(&reg)
+        .arg("--out")
+        .arg(&rout)
+        .output()
+        .unwrap();
     assert!(ok(&o).contains("RMSE"));
     assert!(image::open(rout.join("seed-0/pred_vs_true.png")).is_ok());
     let _ = std::fs::remove_dir_all(&d);
@@ -80,7 +86,14 @@ fn bad_input_is_one_clear_error_and_writes_nothing() {
     let out = d.join("run");
     let o = bin().args(["train", "--data"]).arg(d.join("absent.csv")).arg("--out").arg(&out).output().unwrap();
     one_error_line(&o, "absent.csv: no such file");
-    let o = bin().args(["train", "--target", "nope", "--data"]).arg(&train).args(read_opts()).arg("--out").arg(&out).output().unwrap();
+    let o = bin()
+        .args(["train", "--target", "nope", "--data"])
+        .arg(&train)
+        .args(read_opts())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     one_error_line(&o, "no target column 'nope'");
     let mut text = std::fs::read_to_string(&train).unwrap();
     text.push_str("zzz, red, pos.\n");

@@ -66,6 +66,8 @@ pub enum NodeModelConfig {
     GraphMamba(GraphMambaConfig),
 }
 
+// One model lives per run: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum NodeModel {
     Gcn(Gcn),

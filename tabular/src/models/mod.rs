@@ -97,6 +97,8 @@ pub enum TabularConfig {
     Mlp(mlp::MlpConfig),
 }
 
+// One model lives per run: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum TabularModel {
     Mambatab(mambatab::MambaTab),
