@@ -17,7 +17,8 @@ use std::path::Path;
 pub struct CsvOptions {
     /// The first row names the columns.
     pub header: bool,
-    /// Column names for a header-less file (fewer by one: the last column is `target`).
+    /// Column names for a header-less file (one fewer: the last column is `target`; one more:
+    /// the file lacks the last, target, column).
     pub names: Option<Vec<String>>,
     /// Lines starting with this are skipped.
     pub comment: Option<String>,
@@ -85,6 +86,8 @@ impl RawTable {
             names = match given.len() {
                 n if n == names.len() => given.clone(),
                 n if n + 1 == names.len() => given.iter().cloned().chain(["target".to_string()]).collect(),
+                // Rows to predict, without the last (target) column.
+                n if n == names.len() + 1 => given[..names.len()].to_vec(),
                 n => return Err(FileError::new(path, format!("{} columns, but {n} names were given", names.len()))),
             };
         } else if !opts.header {

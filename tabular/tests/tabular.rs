@@ -103,6 +103,19 @@ fn bad_tables_give_one_clear_error() {
     // Without the target column, prediction input still encodes.
     let x_only = write(&dir, "x.csv", "x\n3\n");
     assert!(s.encode(&RawTable::read(&x_only, &opts).unwrap(), &[0], &opts, false, &x_only).is_ok());
+    // Names: one fewer than the columns → the last is `target`; one more → the target is absent.
+    let two = write(&dir, "two.csv", "1,2\n3,4\n");
+    let named = |names: &[&str]| {
+        let o = CsvOptions {
+            header: false,
+            names: Some(names.iter().map(|s| s.to_string()).collect()),
+            ..CsvOptions::default()
+        };
+        RawTable::read(&two, &o).map(|t| t.names)
+    };
+    assert_eq!(named(&["a"]).unwrap(), vec!["a", "target"]);
+    assert_eq!(named(&["a", "b", "y"]).unwrap(), vec!["a", "b"]);
+    assert!(named(&["a", "b", "c", "d"]).unwrap_err().to_string().contains("2 columns, but 4 names"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
