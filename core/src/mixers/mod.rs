@@ -26,6 +26,7 @@ registry! {
     s4d::S4d(S4dConfig),
     attention::Attention(AttentionConfig),
     lru::Lru(LruConfig),
+    hawk::Hawk(HawkConfig),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).
