@@ -25,6 +25,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{gelu, sigmoid, softplus};
 use burn::tensor::{Device, Distribution, Tensor};
 
+/// `1 / (4 · 1000²)`: below it √x's derivative would exceed 1000.
+const SQRT_FLOOR: f64 = 2.5e-7;
+
 /// Hyper-parameters of a Hawk recurrent block.
 #[derive(Config, Debug)]
 pub struct HawkConfig {
@@ -125,7 +128,9 @@ impl Hawk {
         shape[R - 1] = self.a_param.dims()[0];
         let log_a = r * softplus(self.a_param.val(), 1.0).reshape(shape).mul_scalar(-self.c);
         let a = log_a.clone().exp();
-        let norm = (log_a.mul_scalar(2.0).exp().neg().add_scalar(1.0)).clamp_min(0.0).sqrt();
+        // √(1 − a²) with its derivative bounded by 1000, as the reference's `sqrt_bound_derivative`
+        // (near a = 1 the plain square root's gradient is infinite).
+        let norm = (log_a.mul_scalar(2.0).exp().neg().add_scalar(1.0)).clamp_min(SQRT_FLOOR).sqrt();
         (a, norm * i * x)
     }
 }
