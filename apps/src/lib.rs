@@ -194,6 +194,33 @@ fn usage_error(e: clap::Error) -> ! {
     std::process::exit(2)
 }
 
+/// `--model DIR [--seed K]` with the machine flags: a trained run directory that holds one
+/// folder per seed (`seed-K/`, see [`seed_dir`]).
+#[derive(Args, Debug)]
+pub struct RunDirArgs {
+    /// A `train --out` directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Which seed's model (default: the first trained).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub machine: Machine,
+}
+
+/// The folder of seed `seed`'s run under a multi-seed run directory `out`.
+pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
+    out.join(format!("seed-{seed}"))
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (m, var.sqrt())
+}
+
 /// Merges `fields` into `out/metrics.json` (creating it), atomically.
 pub fn update_metrics(out: &Path, fields: serde_json::Value) -> Result<()> {
     let path = out.join("metrics.json");

@@ -9,7 +9,9 @@ use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use ssm_apps::{Machine, MixerArgs, exit_on_error, parse_with_defaults, update_metrics, write_json};
+use ssm_apps::{
+    Machine, MixerArgs, RunDirArgs, exit_on_error, mean_std, parse_with_defaults, seed_dir, update_metrics, write_json,
+};
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_graph::data::{GraphData, GraphFiles, load, load_planetoid};
 use ssm_graph::gat::GatConfig;
@@ -17,7 +19,7 @@ use ssm_graph::gcn::GcnConfig;
 use ssm_graph::graph_mamba::{GraphMambaConfig, Local, Tokens};
 use ssm_graph::model::{HostGraph, NodeModel, NodeModelConfig, NodeSource, node_tensor};
 use ssm_graph::pca::pca2;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
@@ -34,7 +36,7 @@ enum Cmd {
     /// Train on the train split (model selection on validation), report test accuracy.
     Train(TrainArgs),
     /// Validation and test accuracy of a trained model.
-    Eval(UseArgs),
+    Eval(RunDirArgs),
     /// Predicted classes of some nodes.
     Predict(PredictArgs),
     /// Node embeddings to CSV and a 2-D PCA plot coloured by class.
@@ -162,21 +164,9 @@ struct TrainArgs {
 }
 
 #[derive(Args, Debug)]
-struct UseArgs {
-    /// A `train --out` directory.
-    #[arg(long)]
-    model: PathBuf,
-    /// Which seed's model (default: the first trained).
-    #[arg(long)]
-    seed: Option<u64>,
-    #[command(flatten)]
-    machine: Machine,
-}
-
-#[derive(Args, Debug)]
 struct PredictArgs {
     #[command(flatten)]
-    using: UseArgs,
+    using: RunDirArgs,
     /// Node ids, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     nodes: Vec<usize>,
@@ -188,7 +178,7 @@ struct PredictArgs {
 #[derive(Args, Debug)]
 struct EmbedArgs {
     #[command(flatten)]
-    using: UseArgs,
+    using: RunDirArgs,
     /// Where embeddings.csv and embeddings-pca.png go (default: the model directory).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -243,13 +233,6 @@ fn model_config(a: &TrainArgs) -> Result<(NodeModelConfig, Defaults)> {
     })
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (m, var.sqrt())
-}
-
 /// Accuracy of `model` on `nodes`.
 fn accuracy(model: &NodeModel, host: &HostGraph, g: &GraphData, nodes: &[usize], device: &Device) -> f64 {
     let inputs = host.to_device(device);
@@ -257,10 +240,6 @@ fn accuracy(model: &NodeModel, host: &HostGraph, g: &GraphData, nodes: &[usize],
     let pred = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
     let hits = pred.iter().zip(nodes).filter(|(p, n)| **p == g.labels[**n]).count();
     hits as f64 / nodes.len().max(1) as f64
-}
-
-fn seed_dir(out: &Path, seed: u64) -> PathBuf {
-    out.join(format!("seed-{seed}"))
 }
 
 fn train(a: TrainArgs) -> Result<()> {
@@ -351,7 +330,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 /// A trained directory's model, graph and host tensors.
-fn open(u: &UseArgs, device: &Device) -> Result<(GraphInfo, GraphData, HostGraph, NodeModel)> {
+fn open(u: &RunDirArgs, device: &Device) -> Result<(GraphInfo, GraphData, HostGraph, NodeModel)> {
     let path = u.model.join("graph.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: not a `ssm-graph train` output directory", path.display()))?;
@@ -373,7 +352,7 @@ fn open(u: &UseArgs, device: &Device) -> Result<(GraphInfo, GraphData, HostGraph
     Ok((info, g, host, model))
 }
 
-fn eval(u: UseArgs) -> Result<()> {
+fn eval(u: RunDirArgs) -> Result<()> {
     let device = u.machine.device()?;
     let (info, g, host, model) = open(&u, &device)?;
     let test = accuracy(&model, &host, &g, &g.split.test, &device);

@@ -6,7 +6,10 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use ssm_apps::{LayoutArgs, Machine, TrainFlags, exit_on_error, parse_with_defaults, update_metrics, write_json};
+use ssm_apps::{
+    LayoutArgs, RunDirArgs, TrainFlags, exit_on_error, mean_std, parse_with_defaults, seed_dir, update_metrics,
+    write_json,
+};
 use ssm_core::plot;
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_tabular::data::{CsvOptions, Encoded, RawTable, Schema, Task, read_names, split_rows};
@@ -31,7 +34,7 @@ enum Cmd {
     /// Train (model selection on a validation split), then score the test rows once.
     Train(TrainArgs),
     /// Test figures of a trained model.
-    Eval(UseArgs),
+    Eval(RunDirArgs),
     /// Predictions for the rows of a CSV file.
     Predict(PredictArgs),
 }
@@ -156,23 +159,11 @@ struct TrainArgs {
 }
 
 #[derive(Args, Debug)]
-struct UseArgs {
-    /// A `train --out` directory.
-    #[arg(long)]
-    model: PathBuf,
-    /// Which seed's model (default: the first trained).
-    #[arg(long)]
-    seed: Option<u64>,
-    #[command(flatten)]
-    machine: Machine,
-}
-
-#[derive(Args, Debug)]
 struct PredictArgs {
     /// CSV rows to predict (read like the training data; the target column may be absent).
     csv: PathBuf,
     #[command(flatten)]
-    using: UseArgs,
+    using: RunDirArgs,
     /// Output CSV.
     #[arg(long, default_value = "predictions.csv")]
     out: PathBuf,
@@ -222,10 +213,6 @@ impl TabularInfo {
     fn test_path(&self) -> &Path {
         self.test.as_deref().unwrap_or(&self.data)
     }
-}
-
-fn seed_dir(out: &Path, seed: u64) -> PathBuf {
-    out.join(format!("seed-{seed}"))
 }
 
 fn model_config(a: &TrainArgs) -> Result<TabularConfig> {
@@ -333,13 +320,6 @@ fn plots(dir: &Path, schema: &Schema, e: &Encoded, pred: &[Vec<f64>], name: &str
     Ok(())
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (m, var.sqrt())
-}
-
 fn train(a: TrainArgs) -> Result<()> {
     let device = a.train.machine.device()?;
     if a.test.is_none()
@@ -401,7 +381,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 /// A trained directory: its info, one seed's schema and model.
-fn open(u: &UseArgs, device: &Device) -> Result<(TabularInfo, u64, Schema, ssm_tabular::models::TabularModel)> {
+fn open(u: &RunDirArgs, device: &Device) -> Result<(TabularInfo, u64, Schema, ssm_tabular::models::TabularModel)> {
     let path = u.model.join("tabular.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: not a `ssm-tabular train` output directory", path.display()))?;
@@ -414,7 +394,7 @@ fn open(u: &UseArgs, device: &Device) -> Result<(TabularInfo, u64, Schema, ssm_t
     Ok((info, seed, schema, model))
 }
 
-fn eval(u: UseArgs) -> Result<()> {
+fn eval(u: RunDirArgs) -> Result<()> {
     let device = u.machine.device()?;
     let (info, seed, schema, model) = open(&u, &device)?;
     let p = info.parts(seed)?;
