@@ -38,13 +38,8 @@ pub struct HostGraph {
 impl HostGraph {
     pub fn new(g: &GraphData) -> Self {
         let n = g.n_nodes();
-        HostGraph {
-            features: g.features.clone(),
-            n,
-            gcn: EdgeList::gcn_normalised(g),
-            edges: EdgeList::with_self_loops(g),
-            degrees: g.degrees(),
-        }
+        let edges = EdgeList::with_self_loops(g);
+        HostGraph { features: g.features.clone(), n, gcn: edges.gcn_normalised(), edges, degrees: g.degrees() }
     }
 
     pub fn to_device(&self, device: &Device) -> GraphInputs {

@@ -31,15 +31,14 @@ impl EdgeList {
         e
     }
 
-    /// Kipf & Welling's renormalised adjacency `Â = D̃^{-1/2} (A + I) D̃^{-1/2}`.
-    pub fn gcn_normalised(g: &GraphData) -> Self {
-        let mut e = Self::with_self_loops(g);
-        let mut deg = vec![0f32; e.n];
-        e.dst.iter().for_each(|&d| deg[d as usize] += 1.0);
-        for ((w, &s), &d) in e.weight.iter_mut().zip(&e.src).zip(&e.dst) {
-            *w = 1.0 / (deg[s as usize] * deg[d as usize]).sqrt();
-        }
-        e
+    /// Kipf & Welling's renormalised adjacency `Â = D̃^{-1/2} (A + I) D̃^{-1/2}` from this list
+    /// of both directions plus self-loops ([`EdgeList::with_self_loops`]).
+    pub fn gcn_normalised(&self) -> Self {
+        let mut deg = vec![0f32; self.n];
+        self.dst.iter().for_each(|&d| deg[d as usize] += 1.0);
+        let weight =
+            self.src.iter().zip(&self.dst).map(|(&s, &d)| 1.0 / (deg[s as usize] * deg[d as usize]).sqrt()).collect();
+        EdgeList { weight, ..self.clone() }
     }
 
     pub fn len(&self) -> usize {

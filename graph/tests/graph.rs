@@ -56,7 +56,7 @@ fn sparse_propagation_equals_the_dense_renormalised_adjacency_and_its_transpose_
     let device = Device::flex().autodiff();
     let h = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, 1.0), &device).require_grad();
     let r = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, 1.0), &device);
-    let adj = EdgeList::gcn_normalised(&g).to_device(&device);
+    let adj = EdgeList::with_self_loops(&g).gcn_normalised().to_device(&device);
     let out = adj.spmm(h.clone());
     let grads = (out.clone() * r.clone()).sum().backward();
     let (hv, rv, ov) = (host(h.clone().inner()), host(r.inner()), host(out.inner()));

@@ -233,12 +233,15 @@ fn model_config(a: &TrainArgs) -> Result<(NodeModelConfig, Defaults)> {
     })
 }
 
-/// Accuracy of `model` on `nodes`.
-fn accuracy(model: &NodeModel, host: &HostGraph, g: &GraphData, nodes: &[usize], device: &Device) -> f64 {
-    let inputs = host.to_device(device);
-    let logits = model.forward(&inputs, 0).select(0, node_tensor(nodes, device));
-    let pred = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default();
-    let hits = pred.iter().zip(nodes).filter(|(p, n)| **p == g.labels[**n]).count();
+/// Predicted classes of every node (one forward pass).
+fn predictions(model: &NodeModel, host: &HostGraph, device: &Device) -> Vec<i64> {
+    let logits = model.forward(&host.to_device(device), 0);
+    logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default()
+}
+
+/// Accuracy of the predictions `pred` on `nodes`.
+fn accuracy(pred: &[i64], g: &GraphData, nodes: &[usize]) -> f64 {
+    let hits = nodes.iter().filter(|&&n| pred.get(n) == Some(&g.labels[n])).count();
     hits as f64 / nodes.len().max(1) as f64
 }
 
@@ -295,8 +298,8 @@ fn train(a: TrainArgs) -> Result<()> {
         };
         let fitted = fit(model, &mut src, &tc, &adev)?;
         let model = fitted.model.valid();
-        let test = accuracy(&model, &host, &g, &g.split.test, &device);
-        let val = accuracy(&model, &host, &g, &g.split.val, &device);
+        let pred = predictions(&model, &host, &device);
+        let (test, val) = (accuracy(&pred, &g, &g.split.test), accuracy(&pred, &g, &g.split.val));
         let best = fitted.state.best.map_or(0, |b| b.step);
         seconds += fitted.state.train_seconds;
         println!(
@@ -355,8 +358,8 @@ fn open(u: &RunDirArgs, device: &Device) -> Result<(GraphInfo, GraphData, HostGr
 fn eval(u: RunDirArgs) -> Result<()> {
     let device = u.machine.device()?;
     let (info, g, host, model) = open(&u, &device)?;
-    let test = accuracy(&model, &host, &g, &g.split.test, &device);
-    let val = accuracy(&model, &host, &g, &g.split.val, &device);
+    let pred = predictions(&model, &host, &device);
+    let (test, val) = (accuracy(&pred, &g, &g.split.test), accuracy(&pred, &g, &g.split.val));
     println!(
         "{} on {}: test accuracy {test:.4} ({} nodes), validation {val:.4} ({} nodes)",
         info.config.name(),

@@ -185,29 +185,46 @@ struct TabularInfo {
     seeds: Vec<u64>,
 }
 
-/// The rows of one seed: train / validation / test tables and indices.
-struct Parts {
+/// The files of a run, read once: the reading options, the training table and the test table
+/// (`None`: the test rows come from the training file).
+struct Tables {
+    opts: CsvOptions,
     train: RawTable,
-    test: RawTable,
-    rows: [Vec<usize>; 3],
+    test: Option<RawTable>,
+}
+
+impl Tables {
+    fn test(&self) -> &RawTable {
+        self.test.as_ref().unwrap_or(&self.train)
+    }
+}
+
+impl Tables {
+    fn read(data: &Path, test: Option<&Path>, read: &ReadArgs) -> Result<Self> {
+        let opts = read.options()?;
+        let train = RawTable::read(data, &opts)?;
+        let test = test.map(|t| RawTable::read(t, &opts)).transpose()?;
+        Ok(Tables { opts, train, test })
+    }
 }
 
 impl TabularInfo {
-    fn parts(&self, seed: u64) -> Result<Parts> {
-        let opts = self.read.options()?;
-        let train = RawTable::read(&self.data, &opts)?;
-        Ok(match &self.test {
-            Some(t) => {
-                let test = RawTable::read(t, &opts)?;
-                let cut = split_rows(train.rows, &[1.0 - self.val_fraction, self.val_fraction], seed);
-                let all = (0..test.rows).collect();
-                Parts { train, test, rows: [cut[0].clone(), cut[1].clone(), all] }
+    fn tables(&self) -> Result<Tables> {
+        Tables::read(&self.data, self.test.as_deref(), &self.read)
+    }
+
+    /// Seed `seed`'s train / validation / test row indices.
+    fn rows(&self, t: &Tables, seed: u64) -> [Vec<usize>; 3] {
+        match &t.test {
+            Some(test) => {
+                let [train, val]: [Vec<usize>; 2] =
+                    split_rows(t.train.rows, &[1.0 - self.val_fraction, self.val_fraction], seed)
+                        .try_into()
+                        .expect("two parts");
+                [train, val, (0..test.rows).collect()]
             }
-            None => {
-                let cut = split_rows(train.rows, &self.split, seed);
-                Parts { test: train.clone(), train, rows: [cut[0].clone(), cut[1].clone(), cut[2].clone()] }
-            }
-        })
+            None => split_rows(t.train.rows, &self.split, seed).try_into().expect("three fractions"),
+        }
     }
 
     fn test_path(&self) -> &Path {
@@ -226,15 +243,22 @@ fn model_config(a: &TrainArgs) -> Result<TabularConfig> {
 }
 
 /// Trains one seed; returns its test scores.
-fn train_seed(info: &TabularInfo, t: &TrainFlags, patience: usize, seed: u64, device: &Device) -> Result<Scores> {
-    let p = info.parts(seed)?;
-    let opts = info.read.options()?;
-    let schema = Schema::fit(&p.train, &p.rows[0], &info.target, info.task, &opts, info.target_scale, &info.data)?;
+fn train_seed(
+    info: &TabularInfo,
+    tables: &Tables,
+    t: &TrainFlags,
+    patience: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Scores> {
+    let rows = info.rows(tables, seed);
+    let opts = &tables.opts;
+    let schema = Schema::fit(&tables.train, &rows[0], &info.target, info.task, opts, info.target_scale, &info.data)?;
     let enc = |table: &RawTable, rows: &[usize], path: &Path| -> Result<Encoded> {
-        Ok(schema.encode(table, rows, &opts, true, path)?)
+        Ok(schema.encode(table, rows, opts, true, path)?)
     };
-    let (train, val) = (enc(&p.train, &p.rows[0], &info.data)?, enc(&p.train, &p.rows[1], &info.data)?);
-    let test = enc(&p.test, &p.rows[2], info.test_path())?;
+    let (train, val) = (enc(&tables.train, &rows[0], &info.data)?, enc(&tables.train, &rows[1], &info.data)?);
+    let test = enc(tables.test(), &rows[2], info.test_path())?;
     let dir = seed_dir(&t.out, seed);
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     write_json(&dir.join("schema.json"), &schema)?;
@@ -327,9 +351,8 @@ fn train(a: TrainArgs) -> Result<()> {
     {
         bail!("--split needs three positive fractions summing to 1 (got {:?})", a.split);
     }
-    let opts = a.read.options()?;
-    let probe = RawTable::read(&a.data, &opts)?;
-    let target = a.target.clone().unwrap_or_else(|| probe.names.last().cloned().unwrap_or_default());
+    let tables = Tables::read(&a.data, a.test.as_deref(), &a.read)?;
+    let target = a.target.clone().unwrap_or_else(|| tables.train.names.last().cloned().unwrap_or_default());
     let task = match a.task {
         TaskArg::Auto => None,
         TaskArg::Binary => Some(Task::Binary),
@@ -350,14 +373,14 @@ fn train(a: TrainArgs) -> Result<()> {
         batch: a.train.batch,
         seeds: seeds.clone(),
     };
-    // Check every file before anything is written.
-    let p = info.parts(seeds[0])?;
-    Schema::fit(&p.train, &p.rows[0], &info.target, info.task, &opts, info.target_scale, &info.data)?;
+    // Check the columns before anything is written.
+    let first = info.rows(&tables, seeds[0]);
+    Schema::fit(&tables.train, &first[0], &info.target, info.task, &tables.opts, info.target_scale, &info.data)?;
     std::fs::create_dir_all(&a.train.out).with_context(|| format!("{}: cannot create", a.train.out.display()))?;
     write_json(&a.train.out.join("tabular.json"), &info)?;
     let mut runs = Vec::new();
     for &seed in &seeds {
-        runs.push((seed, train_seed(&info, &a.train, a.patience, seed, &device)?));
+        runs.push((seed, train_seed(&info, &tables, &a.train, a.patience, seed, &device)?));
     }
     let col = |f: fn(&Scores) -> Option<f64>| -> Option<(f64, f64)> {
         let v: Vec<f64> = runs.iter().filter_map(|(_, s)| f(s)).collect();
@@ -397,8 +420,9 @@ fn open(u: &RunDirArgs, device: &Device) -> Result<(TabularInfo, u64, Schema, ss
 fn eval(u: RunDirArgs) -> Result<()> {
     let device = u.machine.device()?;
     let (info, seed, schema, model) = open(&u, &device)?;
-    let p = info.parts(seed)?;
-    let test = schema.encode(&p.test, &p.rows[2], &info.read.options()?, true, info.test_path())?;
+    let tables = info.tables()?;
+    let rows = info.rows(&tables, seed);
+    let test = schema.encode(tables.test(), &rows[2], &tables.opts, true, info.test_path())?;
     let s = score(&schema, &test, &predict(&model, &schema, &test, info.batch, &device));
     println!("{} (seed {seed}): {}", info.config.name(), line(&s));
     Ok(())
