@@ -12,6 +12,9 @@
 //! `mamba+mlp,mamba+moe,mamba+mlp,mamba+moe,attention+mlp,mamba+moe,mamba+mlp,mamba+moe`
 //! (attention 1 in 8, MoE every other layer), MoE-Mamba `mamba+moe`, MambaFormer
 //! `mamba,attention+none` (Mamba in place of the MLP, the first layer a Mamba).
+//!
+//! A layout may also be the name of a published hybrid ([`crate::hybrids`]: `jamba`, `griffin`,
+//! …), which brings its own mixer options (Griffin's attention window).
 
 use crate::blocks::{Backbone, BlockConfig};
 use crate::layers::{MoeConfig, Norm, NormKind};
@@ -57,7 +60,7 @@ impl BackboneConfig {
             self.describe()
         );
         Backbone {
-            blocks: self.layers.iter().map(|b| b.init(device)).collect(),
+            blocks: self.layers.iter().enumerate().map(|(i, b)| b.init_at(i, self.layers.len(), device)).collect(),
             norm_f: Norm::new(first.norm, d, first.norm_eps, device),
         }
     }
@@ -106,6 +109,9 @@ fn layout_error(layout: &str, reason: impl Into<String>) -> MixerError {
 /// Parses `layout` (see the module doc) into per-layer blocks; `depth` cycles the pattern to
 /// that many layers.
 pub fn parse_layout(layout: &str, depth: Option<usize>, t: &LayerTemplate) -> Result<BackboneConfig, MixerError> {
+    if let Some(h) = crate::hybrids::hybrid(layout) {
+        return h.backbone(depth, t);
+    }
     let mut pattern = Vec::new();
     for item in layout.split(',').map(str::trim) {
         let (spec, count) = match item.split_once('*') {

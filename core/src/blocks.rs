@@ -61,6 +61,11 @@ impl BlockConfig {
     }
 
     pub fn init(&self, device: &Device) -> ResidualBlock {
+        self.init_at(0, 1, device)
+    }
+
+    /// The block as layer `layer` of `n_layers` (see [`crate::mixers::MixerSpec::init_at`]).
+    pub fn init_at(&self, layer: usize, n_layers: usize, device: &Device) -> ResidualBlock {
         let d = self.mixer.d_model();
         assert!(
             self.mlp_hidden.is_none() || self.moe.is_none(),
@@ -69,8 +74,8 @@ impl BlockConfig {
         let channel = self.mlp_hidden.is_some() || self.moe.is_some();
         ResidualBlock {
             norm: Norm::new(self.norm, d, self.norm_eps, device),
-            mixer: self.mixer.init(device),
-            mixer_rev: self.bidirectional.map(|_| self.mixer.init(device)),
+            mixer: self.mixer.init_at(layer, n_layers, device),
+            mixer_rev: self.bidirectional.map(|_| self.mixer.init_at(layer, n_layers, device)),
             average: self.bidirectional == Some(Combine::Average),
             mlp_norm: channel.then(|| Norm::new(self.norm, d, self.norm_eps, device)),
             mlp: self.mlp_hidden.map(|h| GatedMlp::new(d, h, device)),

@@ -117,6 +117,26 @@ impl<B: Backend + SsmKernels> Backward<B, 6> for CRecBackward {
     }
 }
 
+#[derive(Debug, Clone)]
+struct WkvState<B: Backend> {
+    inputs: [Prim<B>; 5],
+    has_s0: bool,
+}
+
+#[derive(Debug)]
+struct WkvBackward;
+
+impl<B: Backend + SsmKernels> Backward<B, 5> for WkvBackward {
+    type State = WkvState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [w, u, k, v, s0] = ops.state.inputs;
+        let g = B::wkv_backward(w, u, k, v, s0, ops.state.has_s0, grad);
+        register_all!(B, grads, ops.parents, g);
+    }
+}
+
 #[derive(Debug)]
 struct ConvBackward;
 
@@ -198,6 +218,37 @@ impl<B: Backend + SsmKernels, C: CheckpointStrategy> SsmKernels for Autodiff<B, 
             }
             OpsKind::UnTracked(prep) => prep.finish(h),
         }
+    }
+
+    fn wkv(
+        w: FloatTensor<Self>,
+        u: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        s0: FloatTensor<Self>,
+        has_s0: bool,
+    ) -> FloatTensor<Self> {
+        let all = [w, u, k, v, s0];
+        let guards = all.each_ref().map(|t| t.node());
+        let inputs = all.map(|t| t.into_primitive());
+        let [w, u, k, v, s0] = inputs.clone();
+        let y = B::wkv(w, u, k, v, s0, has_s0);
+        match WkvBackward.prepare::<C>(guards).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(WkvState { inputs, has_s0 }, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn wkv_backward(
+        _w: FloatTensor<Self>,
+        _u: FloatTensor<Self>,
+        _k: FloatTensor<Self>,
+        _v: FloatTensor<Self>,
+        _s0: FloatTensor<Self>,
+        _has_s0: bool,
+        _dy: FloatTensor<Self>,
+    ) -> Vec<FloatTensor<Self>> {
+        panic!("wkv_backward is not differentiable (no double backward)")
     }
 
     fn linear_recurrence_backward(

@@ -7,6 +7,7 @@ use super::ops::{DELTA_SOFTPLUS, HAS_D, HAS_DELTA_BIAS, HAS_H0, HAS_Z, SsmKernel
 use super::real::Real;
 use super::recurrence_cpu::{self, Cplx, RecDims};
 use super::selective_scan_cpu::{self as scan, ScanDims, ScanInputs, transpose_last2};
+use super::wkv_cpu::{self, WkvDims, WkvInputs};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata, tensor::FloatTensor};
 use burn::tensor::{DType, TensorData};
@@ -187,6 +188,24 @@ fn rec_bwd<T: Real>(
     vec![out(ga, &shape), out(gb, &shape), out(gh0, &[s.batch, s.channels])]
 }
 
+fn wkv_inputs<'a, T: Real>(t: &'a [FlexTensor; 4], s0: Option<&'a FlexTensor>) -> (WkvInputs<'a, T>, WkvDims) {
+    let s = dims(&t[2]);
+    let x = WkvInputs { w: slice(&t[0]), u: slice(&t[1]), k: slice(&t[2]), v: slice(&t[3]), s0: s0.map(slice) };
+    (x, WkvDims { batch: s[0], len: s[1], channels: s[2] })
+}
+
+fn wkv_fwd<T: Real>(t: &[FlexTensor; 4], s0: Option<&FlexTensor>) -> FlexTensor {
+    let (x, s) = wkv_inputs::<T>(t, s0);
+    out(wkv_cpu::forward(&x, s), &[s.batch, s.len + 3, s.channels])
+}
+
+fn wkv_bwd<T: Real>(t: &[FlexTensor; 4], s0: Option<&FlexTensor>, dy: &FlexTensor) -> Vec<FlexTensor> {
+    let (x, s) = wkv_inputs::<T>(t, s0);
+    let [gw, gu, gk, gv, gs] = wkv_cpu::backward(&x, s, slice(dy));
+    let (c, seq) = ([s.channels], [s.batch, s.len, s.channels]);
+    vec![out(gw, &c), out(gu, &c), out(gk, &seq), out(gv, &seq), out(gs, &[s.batch, 3, s.channels])]
+}
+
 fn cplx<'a, T: Real>(re: &'a FlexTensor, im: &'a FlexTensor) -> Cplx<'a, T> {
     Cplx { re: slice(re), im: slice(im) }
 }
@@ -304,6 +323,35 @@ impl SsmKernels for Flex {
         let dt = check_dtype(&[&a, &b]);
         let (a, b, h0) = (contiguous(a), contiguous(b), has_h0.then(|| contiguous(h0)));
         by_dtype!(dt, rec_fwd(&a, &b, h0.as_ref(), reverse))
+    }
+
+    fn wkv(
+        w: FloatTensor<Flex>,
+        u: FloatTensor<Flex>,
+        k: FloatTensor<Flex>,
+        v: FloatTensor<Flex>,
+        s0: FloatTensor<Flex>,
+        has_s0: bool,
+    ) -> FloatTensor<Flex> {
+        let dt = check_dtype(&[&w, &u, &k, &v]);
+        let t = [w, u, k, v].map(contiguous);
+        let s0 = has_s0.then(|| contiguous(s0));
+        by_dtype!(dt, wkv_fwd(&t, s0.as_ref()))
+    }
+
+    fn wkv_backward(
+        w: FloatTensor<Flex>,
+        u: FloatTensor<Flex>,
+        k: FloatTensor<Flex>,
+        v: FloatTensor<Flex>,
+        s0: FloatTensor<Flex>,
+        has_s0: bool,
+        dy: FloatTensor<Flex>,
+    ) -> Vec<FloatTensor<Flex>> {
+        let dt = check_dtype(&[&w, &u, &k, &v, &dy]);
+        let t = [w, u, k, v].map(contiguous);
+        let s0 = has_s0.then(|| contiguous(s0));
+        by_dtype!(dt, wkv_bwd(&t, s0.as_ref(), &contiguous(dy)))
     }
 
     fn linear_recurrence_backward(

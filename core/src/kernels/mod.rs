@@ -31,6 +31,7 @@ pub mod reference;
 pub mod s4d;
 pub mod selective_scan_cpu;
 pub mod step;
+pub mod wkv_cpu;
 
 use crate::complex::ComplexTensor;
 use burn::backend::{Dispatch, DispatchDevice, DispatchTensor};
@@ -231,6 +232,36 @@ pub fn linear_recurrence_complex(
         reverse,
     );
     ComplexTensor::new(Tensor::from_dispatch(re), Tensor::from_dispatch(im))
+}
+
+/// RWKV-4's WKV (see [`wkv_cpu`]): `k`, `v` `[B, L, C]`, decay rate `w ≥ 0` and bonus `u` `[C]`,
+/// from the state `s0` `[B, 3, C]` (rows a, b, p: sums a·eᵖ, b·eᵖ; none = empty history).
+/// Returns `wkv` `[B, L, C]` and the final state; differentiable in `w`, `u`, `k`, `v` and `s0`
+/// (the final state is not differentiated).
+pub fn wkv(w: Tensor<1>, u: Tensor<1>, k: Tensor<3>, v: Tensor<3>, s0: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+    let [b, l, c] = k.dims();
+    let ctx = format!("wkv: w {:?}, u {:?}, k {:?}, v {:?}", w.dims(), u.dims(), k.dims(), v.dims());
+    assert!(b > 0 && l > 0 && c > 0, "{ctx}: empty dimension");
+    assert_eq!(v.dims(), [b, l, c], "{ctx}: v must match k [B, L, C]");
+    assert!(w.dims() == [c] && u.dims() == [c], "{ctx}: w and u must be [C]");
+    if let Some(s) = &s0 {
+        assert_eq!(s.dims(), [b, 3, c], "{ctx}: the state must be [B, 3, C], got {:?}", s.dims());
+    }
+    let out = if has_kernels(&k.device()) {
+        let device = k.device();
+        let has_s0 = s0.is_some();
+        Tensor::from_dispatch(<Dispatch as SsmKernels>::wkv(
+            w.into_dispatch(),
+            u.into_dispatch(),
+            k.into_dispatch(),
+            v.into_dispatch(),
+            or_placeholder(s0, &device),
+            has_s0,
+        ))
+    } else {
+        reference::wkv(w, u, k, v, s0)
+    };
+    (out.clone().narrow(1, 0, l), out.narrow(1, l, 3).detach())
 }
 
 /// Inputs of the causal convolution: `u` `[B, H, L]` and one kernel per channel `k` `[H, Lk]`.

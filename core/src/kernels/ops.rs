@@ -100,6 +100,29 @@ pub trait SsmKernels: Backend {
         reverse: bool,
     ) -> Vec<FloatTensor<Self>>;
 
+    /// RWKV-4 WKV over `k`, `v` `[B, L, C]` with decay rate `w` and bonus `u` `[C]` from the state
+    /// `s0` `[B, 3, C]` (when `has_s0`); returns `[B, L + 3, C]`: outputs, then the final state.
+    fn wkv(
+        w: FloatTensor<Self>,
+        u: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        s0: FloatTensor<Self>,
+        has_s0: bool,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients `[w, u, k, v, s0]` of [`Self::wkv`] given `dy` (its state rows are ignored).
+    #[allow(clippy::too_many_arguments)]
+    fn wkv_backward(
+        w: FloatTensor<Self>,
+        u: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        s0: FloatTensor<Self>,
+        has_s0: bool,
+        dy: FloatTensor<Self>,
+    ) -> Vec<FloatTensor<Self>>;
+
     /// Causal convolution of `u [B,H,L]` with `k [H,Lk]`; returns `[B,H,L]`.
     fn causal_conv(u: FloatTensor<Self>, k: FloatTensor<Self>) -> FloatTensor<Self>;
 

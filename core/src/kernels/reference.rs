@@ -121,6 +121,39 @@ pub fn linear_recurrence_complex(
     if reverse { flip(h) } else { h }
 }
 
+/// Reference WKV, `[B, L + 3, C]` as the kernel: the two sums as real recurrences on
+/// exponents shifted by m = max(max_t k_t, p₀) per sequence and channel (detached; the ratio
+/// does not depend on it). Exact unless k spans more than ~80 within one sequence (f32 range).
+pub fn wkv(w: Tensor<1>, u: Tensor<1>, k: Tensor<3>, v: Tensor<3>, s0: Option<Tensor<3>>) -> Tensor<3> {
+    let [b, l, c] = k.dims();
+    let mut m = k.clone().max_dim(1).detach(); // [B, 1, C]
+    if let Some(s) = &s0 {
+        m = m.max_pair(s.clone().narrow(1, 2, 1).detach());
+    }
+    let decay = w.neg().exp().reshape([1, 1, c]).expand([b, l, c]);
+    let ek = (k.clone() - m.clone()).exp();
+    let (h_num, h_den) = match &s0 {
+        Some(s) => {
+            let scale = (s.clone().narrow(1, 2, 1) - m.clone()).exp();
+            let at = |r: usize| (s.clone().narrow(1, r, 1) * scale.clone()).reshape([b, c]);
+            (Some(at(0)), Some(at(1)))
+        }
+        None => (None, None),
+    };
+    let num = linear_recurrence(decay.clone(), ek.clone() * v.clone(), h_num.clone(), false);
+    let den = linear_recurrence(decay, ek, h_den.clone(), false);
+    let device = k.device();
+    let zero = || Tensor::zeros([b, 1, c], &device);
+    let prev = |h: Tensor<3>, h0: Option<Tensor<2>>| {
+        let first = h0.map_or_else(zero, |h| h.unsqueeze_dim(1));
+        if l == 1 { first } else { Tensor::cat(vec![first, h.narrow(1, 0, l - 1)], 1) }
+    };
+    let bonus = (k + u.reshape([1, 1, c]) - m.clone()).exp();
+    let y = (prev(num.clone(), h_num) + bonus.clone() * v) / (prev(den.clone(), h_den) + bonus);
+    let last = |h: Tensor<3>| h.narrow(1, l - 1, 1);
+    Tensor::cat(vec![y, last(num), last(den), m], 1)
+}
+
 /// Reference causal convolution by burn-signal's differentiable rfft/irfft (power-of-two size).
 pub fn causal_conv(x: ConvArgs) -> Tensor<3> {
     let l = x.u.dims()[2];

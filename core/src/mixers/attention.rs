@@ -5,6 +5,10 @@
 //! y = out(softmax(q kᵀ / √d_head + causal mask) v)
 //! ```
 //!
+//! With `window = W` each token attends only to itself and the W − 1 tokens before it (local,
+//! sliding-window attention, as Griffin's local-attention layers), and the cache keeps only
+//! those W − 1 tokens. The scores are still computed as one masked `[L, T]` matrix per head.
+//!
 //! The recurrent state is the KV cache: `step` appends one token's key and value.
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
@@ -22,6 +26,8 @@ pub enum Positions {
     Rotary,
     /// A learned table added to the input, for sequences up to `max_len`.
     Learned { max_len: usize },
+    /// None: order comes only from the causal mask and the layers below (MambaFormer).
+    Absent,
 }
 
 #[derive(Config, Debug)]
@@ -33,6 +39,9 @@ pub struct AttentionConfig {
     pub positions: Positions,
     #[config(default = 10000.0)]
     pub rope_base: f64,
+    /// Sliding-window size W (`None`: global causal attention).
+    #[config(default = "None")]
+    pub window: Option<usize>,
 }
 
 #[derive(Module, Debug)]
@@ -42,18 +51,27 @@ pub struct Attention {
     pub pos_table: Option<Param<Tensor<2>>>,
     pub n_heads: usize,
     pub rope_base: f64,
+    pub window: Option<usize>,
+    pub rotary: bool,
 }
 
-/// KV cache `[B, heads, T, d_head]` (T tokens seen so far).
+/// KV cache `[B, heads, T, d_head]` of the last T tokens, after `dropped` earlier ones that a
+/// sliding window no longer needs.
 #[derive(Debug, Clone)]
 pub struct KvCache {
     pub k: Tensor<4>,
     pub v: Tensor<4>,
+    pub dropped: usize,
 }
 
 impl KvCache {
+    /// Tokens held.
     pub fn len(&self) -> usize {
         self.k.dims()[2]
+    }
+    /// Tokens seen (held and dropped): the next token's position.
+    pub fn position(&self) -> usize {
+        self.dropped + self.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -63,14 +81,16 @@ impl KvCache {
 impl BatchState for KvCache {
     /// `None` for caches of different lengths.
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
-        let len = states.first()?.len();
-        let pairs = states.into_iter().map(|c| (c.len() == len).then_some((c.k, c.v))).collect::<Option<Vec<_>>>()?;
+        let (len, dropped) = states.first().map(|c| (c.len(), c.dropped))?;
+        let same = |c: &KvCache| c.len() == len && c.dropped == dropped;
+        let pairs = states.into_iter().map(|c| same(&c).then_some((c.k, c.v))).collect::<Option<Vec<_>>>()?;
         let (k, v) = cat_batch_pairs(pairs);
-        Some(KvCache { k, v })
+        Some(KvCache { k, v, dropped })
     }
 
     fn split_batch(self) -> Vec<Self> {
-        split_batch_pairs(self.k, self.v).into_iter().map(|(k, v)| KvCache { k, v }).collect()
+        let dropped = self.dropped;
+        split_batch_pairs(self.k, self.v).into_iter().map(|(k, v)| KvCache { k, v, dropped }).collect()
     }
 }
 
@@ -104,17 +124,20 @@ impl MixerSpec for AttentionConfig {
             self.n_heads
         );
         assert!((d / self.n_heads).is_multiple_of(2), "attention: the head size must be even (rotary embedding)");
+        assert!(self.window != Some(0), "attention: the window must hold at least one token");
         Attention {
             qkv: LinearConfig::new(d, 3 * d).with_bias(false).init(device),
             out: LinearConfig::new(d, d).with_bias(false).init(device),
             pos_table: match self.positions {
-                Positions::Rotary => None,
+                Positions::Rotary | Positions::Absent => None,
                 Positions::Learned { max_len } => {
                     Some(Initializer::Normal { mean: 0.0, std: 0.02 }.init([max_len, d], device))
                 }
             },
             n_heads: self.n_heads,
             rope_base: self.rope_base,
+            window: self.window,
+            rotary: self.positions == Positions::Rotary,
         }
     }
 }
@@ -142,6 +165,29 @@ impl Attention {
         Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 3)
     }
 
+    /// Masked (query, key) pairs `[L, T]` for queries at positions `offset..offset+L` and keys
+    /// at `dropped..dropped+T`: future keys, and keys W or more positions back with a window.
+    fn mask(&self, offset: usize, l: usize, dropped: usize, t: usize) -> Tensor<2, Bool> {
+        let device = self.out.weight.device();
+        let qi = Tensor::<1, Int>::arange(offset as i64..(offset + l) as i64, &device).reshape([l, 1]);
+        let kj = Tensor::<1, Int>::arange(dropped as i64..(dropped + t) as i64, &device).reshape([1, t]);
+        let future = kj.clone().greater(qi.clone());
+        match self.window {
+            Some(w) => future.bool_or(kj.add_scalar(w as i64).lower_equal(qi)),
+            None => future,
+        }
+    }
+
+    /// Drops the keys no later token can see (all but the last W − 1 with a window).
+    fn trim(&self, c: KvCache) -> KvCache {
+        let (t, keep) = (c.len(), self.window.map_or(usize::MAX, |w| w - 1));
+        if t <= keep {
+            return c;
+        }
+        let drop = t - keep;
+        KvCache { k: c.k.narrow(2, drop, keep), v: c.v.narrow(2, drop, keep), dropped: c.dropped + drop }
+    }
+
 }
 
 impl SequenceMixer for Attention {
@@ -153,7 +199,7 @@ impl SequenceMixer for Attention {
 
     fn init_state(&self, batch: usize, device: &Device) -> KvCache {
         let z = Tensor::<4>::zeros([batch, self.n_heads, 0, self.d_head()], device);
-        KvCache { k: z.clone(), v: z }
+        KvCache { k: z.clone(), v: z, dropped: 0 }
     }
 
     /// Attention over `x` `[B, L, D]` after the tokens in `cache` (empty when `None`).
@@ -161,7 +207,7 @@ impl SequenceMixer for Attention {
         let [b, l, d] = x.dims();
         let (h, dh) = (self.n_heads, self.d_head());
         let cache = cache.unwrap_or_else(|| self.init_state(b, &x.device()));
-        let offset = cache.len();
+        let (offset, dropped) = (cache.position(), cache.dropped);
         let x = match &self.pos_table {
             Some(t) => {
                 let max = t.dims()[0];
@@ -173,22 +219,18 @@ impl SequenceMixer for Attention {
         let qkv = self.qkv.forward(x);
         let heads = |i: usize| qkv.clone().narrow(2, i * d, d).reshape([b, l, h, dh]).swap_dims(1, 2);
         let (mut q, mut k, v) = (heads(0), heads(1), heads(2));
-        if self.pos_table.is_none() {
+        if self.rotary {
             q = self.rope(q, offset);
             k = self.rope(k, offset);
         }
         let k = Tensor::cat(vec![cache.k, k], 2);
         let v = Tensor::cat(vec![cache.v, v], 2);
-        let t = offset + l;
+        let t = k.dims()[2];
         let scores = q.matmul(k.clone().swap_dims(2, 3)).div_scalar((dh as f64).sqrt()); // [B, H, L, T]
-        let device = scores.device();
-        let qi = Tensor::<1, Int>::arange(offset as i64..t as i64, &device).reshape([l, 1]);
-        let kj = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
-        let future: Tensor<2, Bool> = kj.greater(qi);
-        let scores = scores.mask_fill(future.unsqueeze::<4>(), -1e9);
+        let scores = scores.mask_fill(self.mask(offset, l, dropped, t).unsqueeze::<4>(), -1e9);
         let y = softmax(scores, 3).matmul(v.clone()); // [B, H, L, dh]
         let y = y.swap_dims(1, 2).reshape([b, l, d]);
-        (self.out.forward(y), KvCache { k, v })
+        (self.out.forward(y), self.trim(KvCache { k, v, dropped }))
     }
 
     /// One token `x` `[B, D]` with the KV cache.

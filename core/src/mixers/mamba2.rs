@@ -180,6 +180,62 @@ fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
     seg.exp().mask_fill(lower.reshape::<D1, _>(Shape::from(mask_shape)).expand(Shape::from(rep)), 0.0)
 }
 
+/// The chunked SSD algorithm (matmuls only) for h_t = exp(a_t) h_{t−1} + X_t B_tᵀ, y_t = h_t C_t:
+/// inputs X `[B, L, H, P]` (already scaled, Δ x for Mamba-2), log-decays a `[B, L, H]` (A Δ),
+/// B, C `[B, L, H, N]`, h0 `[B, H, P, N]` → y `[B, L, H, P]` and the final state `[B, H, P, N]`.
+pub fn ssd(
+    xd: Tensor<4>,
+    ad: Tensor<3>,
+    bm: Tensor<4>,
+    cm: Tensor<4>,
+    h0: Option<Tensor<4>>,
+    chunk_size: usize,
+) -> (Tensor<4>, Tensor<4>) {
+    let [b, l, h, p] = xd.dims();
+    let n = bm.dims()[3];
+    let t = chunk_size.min(l);
+    let c = l.div_ceil(t);
+    let lp = c * t;
+    let device = xd.device();
+    // Zero padding to whole chunks: a = 0 and X = 0 there, so padded steps leave the state unchanged.
+    let pad = |v: Tensor<4>, w: usize| {
+        if lp == l { v } else { Tensor::cat(vec![v, Tensor::zeros([b, lp - l, h, w], &device)], 1) }
+    };
+    let xd = pad(xd, p);
+    let ad = if lp == l { ad } else { Tensor::cat(vec![ad, Tensor::zeros([b, lp - l, h], &device)], 1) };
+    // chunked, heads before time: [B, c, H, T, ·]
+    let chunk = |v: Tensor<4>, w: usize| -> Tensor<5> { v.reshape([b, c, t, h, w]).swap_dims(2, 3) };
+    let xc = chunk(xd, p);
+    let bc = chunk(pad(bm, n), n);
+    let cc = chunk(pad(cm, n), n);
+    let a_cum = ad.clone().reshape([b, c, t, h]).swap_dims(2, 3).cumsum(3); // [B, c, H, T]
+    // 1. within chunks: Y = (C Bᵀ ∘ L) X
+    let l_mat: Tensor<5> = exp_segsum::<4, 5>(ad.reshape([b, c, t, h]).swap_dims(2, 3));
+    let scores = cc.clone().matmul(bc.clone().swap_dims(3, 4)) * l_mat; // [B, c, H, T, T]
+    let y_diag = scores.matmul(xc.clone()); // [B, c, H, T, P]
+    // 2. each chunk's final state from its own inputs: Σ_s exp(A_cum[T−1] − A_cum[s]) B_s x_sᵀ
+    let a_last = a_cum.clone().narrow(3, t - 1, 1); // [B, c, H, 1]
+    let decay_states = (a_last.clone() - a_cum.clone()).exp().unsqueeze_dim::<5>(4); // [B, c, H, T, 1]
+    let states = (bc * decay_states).swap_dims(3, 4).matmul(xc); // [B, c, H, N, P]
+    // 3. pass states between chunks: s_z = Σ_{c' ≤ z} exp(segsum) s_{c'}, with h0 in front
+    let h0 = match h0 {
+        Some(s) => s.swap_dims(2, 3).unsqueeze_dim::<5>(1), // [B, 1, H, N, P]
+        None => Tensor::zeros([b, 1, h, n, p], &device),
+    };
+    let all = Tensor::cat(vec![h0, states], 1).swap_dims(1, 2).reshape([b, h, c + 1, n * p]);
+    let chunk_a =
+        Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
+    let decay_chunk: Tensor<4> = exp_segsum::<3, 4>(chunk_a); // [B, H, c+1, c+1]
+    let passed = decay_chunk.matmul(all); // [B, H, c+1, N·P]
+    let prev = passed.clone().narrow(2, 0, c).reshape([b, h, c, n, p]).swap_dims(1, 2); // [B, c, H, N, P]
+    let last = passed.narrow(2, c, 1).reshape([b, h, n, p]).swap_dims(2, 3); // [B, H, P, N]
+    // 4. the state entering each chunk, read out by C and decayed to each position
+    let y_off = cc.matmul(prev) * a_cum.exp().unsqueeze_dim::<5>(4);
+    let y = (y_diag + y_off).swap_dims(2, 3).reshape([b, lp, h, p]);
+    let y = if lp == l { y } else { y.narrow(1, 0, l) };
+    (y, last)
+}
+
 impl BatchState for Mamba2State {
     fn cat_batch(states: Vec<Self>) -> Option<Self> {
         let (conv, ssm) = cat_batch_pairs(states.into_iter().map(|s| (s.conv, s.ssm)).collect());
@@ -264,8 +320,7 @@ impl Mamba2 {
         (self.out_proj.forward(y), Mamba2State { conv, ssm })
     }
 
-    /// The SSD algorithm: x `[B, L, H, P]`, Δ `[B, L, H]`, B, C `[B, L, H, N]`, h0 `[B, H, P, N]`
-    /// → y `[B, L, H, P]` and the final state `[B, H, P, N]`.
+    /// The SSD algorithm on x `[B, L, H, P]`, Δ `[B, L, H]`, B, C `[B, L, H, N]` (see [`ssd`]).
     fn ssd(
         &self,
         x: Tensor<4>,
@@ -274,51 +329,10 @@ impl Mamba2 {
         cm: Tensor<4>,
         h0: Option<Tensor<4>>,
     ) -> (Tensor<4>, Tensor<4>) {
-        let [b, l, h, p] = x.dims();
-        let n = self.d_state;
-        let t = self.chunk_size.min(l);
-        let c = l.div_ceil(t);
-        let lp = c * t;
-        let device = x.device();
-        // Zero padding to whole chunks: Δ = 0 there, so padded steps leave the state unchanged.
-        let pad = |v: Tensor<4>, w: usize| {
-            if lp == l { v } else { Tensor::cat(vec![v, Tensor::zeros([b, lp - l, h, w], &device)], 1) }
-        };
-        let xd = pad(x * delta.clone().unsqueeze_dim::<4>(3), p); // X = Δ x
-        let delta = if lp == l { delta } else { Tensor::cat(vec![delta, Tensor::zeros([b, lp - l, h], &device)], 1) };
-        let a = self.A_log.val().exp().neg();
-        let ad = delta * a.reshape([1, 1, h]); // A Δ  [B, Lp, H]
-        // chunked, heads before time: [B, c, H, T, ·]
-        let chunk = |v: Tensor<4>, w: usize| -> Tensor<5> { v.reshape([b, c, t, h, w]).swap_dims(2, 3) };
-        let xc = chunk(xd, p);
-        let bc = chunk(pad(bm, n), n);
-        let cc = chunk(pad(cm, n), n);
-        let a_cum = ad.clone().reshape([b, c, t, h]).swap_dims(2, 3).cumsum(3); // [B, c, H, T]
-        // 1. within chunks: Y = (C Bᵀ ∘ L) X
-        let l_mat: Tensor<5> = exp_segsum::<4, 5>(ad.reshape([b, c, t, h]).swap_dims(2, 3));
-        let scores = cc.clone().matmul(bc.clone().swap_dims(3, 4)) * l_mat; // [B, c, H, T, T]
-        let y_diag = scores.matmul(xc.clone()); // [B, c, H, T, P]
-        // 2. each chunk's final state from its own inputs: Σ_s exp(A_cum[T−1] − A_cum[s]) B_s x_sᵀ
-        let a_last = a_cum.clone().narrow(3, t - 1, 1); // [B, c, H, 1]
-        let decay_states = (a_last.clone() - a_cum.clone()).exp().unsqueeze_dim::<5>(4); // [B, c, H, T, 1]
-        let states = (bc * decay_states).swap_dims(3, 4).matmul(xc); // [B, c, H, N, P]
-        // 3. pass states between chunks: s_z = Σ_{c' ≤ z} exp(segsum) s_{c'}, with h0 in front
-        let h0 = match h0 {
-            Some(s) => s.swap_dims(2, 3).unsqueeze_dim::<5>(1), // [B, 1, H, N, P]
-            None => Tensor::zeros([b, 1, h, n, p], &device),
-        };
-        let all = Tensor::cat(vec![h0, states], 1).swap_dims(1, 2).reshape([b, h, c + 1, n * p]);
-        let chunk_a =
-            Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
-        let decay_chunk: Tensor<4> = exp_segsum::<3, 4>(chunk_a); // [B, H, c+1, c+1]
-        let passed = decay_chunk.matmul(all); // [B, H, c+1, N·P]
-        let prev = passed.clone().narrow(2, 0, c).reshape([b, h, c, n, p]).swap_dims(1, 2); // [B, c, H, N, P]
-        let last = passed.narrow(2, c, 1).reshape([b, h, n, p]).swap_dims(2, 3); // [B, H, P, N]
-        // 4. the state entering each chunk, read out by C and decayed to each position
-        let y_off = cc.matmul(prev) * a_cum.exp().unsqueeze_dim::<5>(4);
-        let y = (y_diag + y_off).swap_dims(2, 3).reshape([b, lp, h, p]);
-        let y = if lp == l { y } else { y.narrow(1, 0, l) };
-        (y, last)
+        let h = self.n_heads;
+        let xd = x * delta.clone().unsqueeze_dim::<4>(3); // X = Δ x
+        let ad = delta * self.A_log.val().exp().neg().reshape([1, 1, h]); // A Δ
+        ssd(xd, ad, bm, cm, h0, self.chunk_size)
     }
 
     /// One token `x` `[B, d_model]`.

@@ -27,6 +27,11 @@ registry! {
     attention::Attention(AttentionConfig),
     lru::Lru(LruConfig),
     hawk::Hawk(HawkConfig),
+    hgrn::Hgrn(HgrnConfig),
+    rwkv::Rwkv(RwkvConfig),
+    gss::Gss(GssConfig),
+    mega::Mega(MegaConfig),
+    mamba3::Mamba3(Mamba3Config),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).
@@ -61,6 +66,12 @@ pub trait MixerSpec: Clone + Debug + Serialize + DeserializeOwned {
     fn with_width(d_model: usize) -> Self;
     fn d_model(&self) -> usize;
     fn init(&self, device: &Device) -> Self::Mixer;
+    /// The module as layer `layer` (from 0) of a stack of `n_layers`, for families whose
+    /// initialisation depends on depth (HGRN's forget-gate lower bounds, RWKV's mixing ratios);
+    /// a lone mixer is layer 0 of 1.
+    fn init_at(&self, _layer: usize, _n_layers: usize, device: &Device) -> Self::Mixer {
+        self.init(device)
+    }
     /// A small configuration for tests (defaults unless the family has sizes worth shrinking).
     fn small(d_model: usize) -> Self {
         Self::with_width(d_model)

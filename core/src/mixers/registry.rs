@@ -58,6 +58,11 @@ macro_rules! registry {
                 match self { $(Self::$Variant(c) => Mixer::$Variant(c.init(device))),+ }
             }
 
+            /// See [`MixerSpec::init_at`].
+            pub fn init_at(&self, layer: usize, n_layers: usize, device: &Device) -> Mixer {
+                match self { $(Self::$Variant(c) => Mixer::$Variant(c.init_at(layer, n_layers, device))),+ }
+            }
+
             /// See [`MixerSpec::wants_mlp`].
             pub fn wants_mlp(&self) -> bool {
                 match self { $(Self::$Variant(c) => c.wants_mlp()),+ }

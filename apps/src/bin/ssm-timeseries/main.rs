@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use ssm_apps::{Machine, MixerArgs, TrainFlags, update_metrics, write_json};
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
+use ssm_timeseries::kalman::{self, KalmanForecaster};
 use ssm_timeseries::models::{ForecastConfig, MODEL_NAMES};
 use ssm_timeseries::train::{ForecastSource, forecast_batch, forecast_metrics};
 use std::path::{Path, PathBuf};
@@ -82,7 +83,9 @@ struct TrainArgs {
     lookback: usize,
     #[arg(long, default_value_t = 96)]
     horizon: usize,
-    #[arg(long, default_value = "s-mamba", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
+    /// A trained model, or `kalman`: the Kalman-filter baseline (local linear trend, noise
+    /// fitted by maximum likelihood on the training split).
+    #[arg(long, default_value = "s-mamba", value_parser = PossibleValuesParser::new(MODEL_NAMES.iter().copied().chain([kalman::NAME])))]
     model: String,
     /// The temporal model's mixer.
     #[command(flatten)]
@@ -166,6 +169,9 @@ fn train(a: TrainArgs) -> Result<()> {
     let (table, protocol) = load_table(a.data.as_deref())?;
     let mode = a.mode;
     let target = a.target.clone().unwrap_or_else(|| table.names.last().cloned().unwrap_or_default());
+    if a.model == kalman::NAME {
+        return train_kalman(&a, &table, protocol, &target);
+    }
     let mixer = a.mixer.config(a.d_model.unwrap_or(64))?;
     let mut config = ForecastConfig::by_name(&a.model, a.lookback, a.horizon, 0, mixer)?;
     let mut info = ForecastInfo {
@@ -244,11 +250,49 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Training rows the Kalman baseline's noise fit reads (the last ones of the training split).
+const KALMAN_FIT_ROWS: usize = 20_000;
+
+/// The Kalman baseline: fit on the training split, score validation and test like the models.
+fn train_kalman(a: &TrainArgs, table: &Table, protocol: Protocol, target: &str) -> Result<()> {
+    let path = a.data.as_deref();
+    let sp = Splits::new(table, protocol, a.lookback, a.mode, target)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.map_or("generated series".into(), |p| p.display().to_string())))?;
+    let started = std::time::Instant::now();
+    let fc = KalmanForecaster::fit(&sp.train, KALMAN_FIT_ROWS);
+    for (v, n) in fc.targets.iter().zip(&fc.noise) {
+        println!(
+            "{}: level noise {:.3e}, slope noise {:.3e}, observation noise {:.3e} (log-likelihood {:.1})",
+            sp.names[*v], n.q_level, n.q_slope, n.r, n.log_likelihood
+        );
+    }
+    let (mse, mae, n) = fc.metrics(&sp.test, a.lookback, a.horizon);
+    let (vmse, vmae, _) = fc.metrics(&sp.val, a.lookback, a.horizon);
+    let out = &a.train.out;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    write_json(&out.join("kalman.json"), &fc)?;
+    update_metrics(
+        out,
+        serde_json::json!({"model": kalman::NAME, "params": 3 * fc.targets.len(), "test_mse": mse, "test_mae": mae,
+            "test_windows": n, "val_mse": vmse, "val_mae": vmae}),
+    )?;
+    println!(
+        "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (validation {vmse:.4} / {vmae:.4}); {:.1} s → {}",
+        kalman::NAME,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
 fn load_forecaster(
     dir: &Path,
     data: Option<&Path>,
     device: &Device,
 ) -> Result<(ForecastInfo, Table, Splits, ssm_timeseries::models::ForecastModel)> {
+    if dir.join("kalman.json").exists() {
+        bail!("{}: a Kalman baseline has no checkpoint to evaluate; its scores are in metrics.json", dir.display());
+    }
     let info: ForecastInfo = read_json(&dir.join("timeseries.json"))?;
     let path = data.map(Path::to_path_buf).or(info.data.clone());
     let (table, protocol) = load_table(path.as_deref())?;
