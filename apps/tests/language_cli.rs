@@ -5,7 +5,7 @@ mod common;
 
 use common::{ok, one_error_line};
 use ssm_core::fixtures::fixture_or_skip;
-use ssm_core::mixers::{Mamba2Config, MambaConfig, MixerSpec};
+use ssm_core::mixers::{AttentionConfig, HawkConfig, Mamba2Config, MambaConfig, MixerSpec};
 use std::process::Command;
 
 fn bin() -> Command {
@@ -114,5 +114,37 @@ fn bad_input_gives_one_clear_error() {
         check(&["generate", "--model", dir.to_str().unwrap(), "--prompt-ids", "99999"], "outside");
         check(&["generate", "--model", dir.to_str().unwrap(), "--prompt", "hi"], "no tokenizer");
     }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn mambabyte_and_a_named_hybrid_train_and_report_their_stack() {
+    let out = tmp("byte-hybrid");
+    std::fs::create_dir_all(&out).unwrap();
+    let text = out.join("text.txt");
+    std::fs::write(&text, "ça va, ça va bien — très bien.\n".repeat(60)).unwrap();
+    let train = |dir: &str, extra: &[&str]| {
+        let model = out.join(dir);
+        let o = bin()
+            .args(["train", "--text"])
+            .arg(&text)
+            .args(["--d-model", "16", "--context", "16", "--batch", "4", "--steps", "4", "--epochs", "1"])
+            .args(["--eval-windows", "4", "--sample-chars", "10", "--out"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        ok(&o);
+        ok(&bin().args(["info", "--model"]).arg(&model).output().unwrap())
+    };
+    // MambaByte: Mamba over raw UTF-8 bytes (vocabulary 256).
+    let byte = train("byte", &["--tokenizer", "byte", "--layers", "2"]);
+    assert!(byte.contains("vocabulary: 256") && byte.contains("tokenizer:  byte"), "{byte}");
+    assert!(byte.contains(&format!("({}*2)", MambaConfig::NAME)), "{byte}");
+    // Griffin by name: two Hawk blocks then local attention (window 1024), 3 layers.
+    let griffin = train("griffin", &["--layout", "griffin", "--layers", "3"]);
+    let (h, a) = (HawkConfig::NAME, AttentionConfig::NAME);
+    assert!(griffin.contains(&format!("({h}+mlp*2,{a}+mlp)")), "{griffin}");
+    assert!(griffin.contains("\"window\":1024"), "{griffin}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -13,14 +13,19 @@ mod speed;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use data::{ListOpsData, Synthetic, TestSets, batches_of, listops_file, synthetic_tests, test_stats};
-use report::{conclude, plot_accuracy, print_table};
+use report::{conclude, markdown_table, plot_accuracy, print_table};
 use speed::{SpeedArgs, Timing, plot_times, time_model};
-use ssm_apps::{TrainFlags, mixer_names, write_json};
+use ssm_apps::{TrainFlags, write_json};
 use ssm_core::backbone::{BackboneConfig, LayerTemplate, apply_options, parse_layout};
 use ssm_core::blocks::BlockConfig;
-use ssm_core::mixers::{COMPARED_BY_DEFAULT, MixerConfig, MixerError};
+use ssm_core::mixers::{COMPARED_BY_DEFAULT, MIXER_NAMES, MixerConfig, MixerError};
+use ssm_core::train::write_atomic;
+
+/// `--mixers all`: every registered family.
+const ALL: &str = "all";
 use ssm_core::models::{TokenModel, TokenModelConfig};
 use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask};
 use ssm_core::train::fit;
@@ -54,12 +59,12 @@ enum Task {
 /// The models compared and their size.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Mixers to compare, comma-separated (any registered family; default: mamba, s4d,
-    /// attention). Each is a stack of its canonical block (attention: a Transformer block).
-    #[arg(long, value_delimiter = ',', value_parser = mixer_names())]
+    /// Mixers to compare, comma-separated (any registered family, or `all`; default: mamba,
+    /// s4d, attention). Each is a stack of its canonical block (attention: a Transformer block).
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(MIXER_NAMES.iter().copied().chain([ALL])))]
     mixers: Vec<String>,
-    /// A hybrid stack to compare as well, in the layout syntax (e.g. "mamba*3,attention");
-    /// repeatable.
+    /// A hybrid stack to compare as well, in the layout syntax (e.g. "mamba*3,attention") or
+    /// a named hybrid (jamba, mambaformer, spade, moe-mamba, blackmamba, griffin); repeatable.
     #[arg(long)]
     hybrid: Vec<String>,
     /// A mixer setting `key=value` or `mixer.key=value`; repeatable.
@@ -78,6 +83,8 @@ impl Common {
     pub fn models(&self) -> Result<Vec<(String, BackboneConfig)>> {
         let names: Vec<String> = if self.mixers.is_empty() {
             COMPARED_BY_DEFAULT.iter().map(|s| s.to_string()).collect()
+        } else if self.mixers.iter().any(|m| m == ALL) {
+            MIXER_NAMES.iter().map(|s| s.to_string()).collect()
         } else {
             self.mixers.clone()
         };
@@ -302,12 +309,18 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
         "conclusion": conclusion,
     });
     write_json(&out.join("metrics.json"), &metrics)?;
+    let md = markdown_table(&results, &s.tests, &cost, &lens, &conclusion);
+    write_atomic(&out.join("results.md"), md.as_bytes())?;
     plot_accuracy(&out.join("compare.png"), &task_name, &results, &s.tests)?;
     let labels: Vec<String> = models.iter().map(|m| m.0.clone()).collect();
     if !cost.is_empty() {
         plot_times(&out.join("cost.png"), &cost, &labels)?;
     }
-    println!("wrote {} (metrics.json, compare.png{})", out.display(), if cost.is_empty() { "" } else { ", cost.png" });
+    println!(
+        "wrote {} (metrics.json, results.md, compare.png{})",
+        out.display(),
+        if cost.is_empty() { "" } else { ", cost.png" }
+    );
     Ok(())
 }
 

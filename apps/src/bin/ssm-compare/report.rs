@@ -41,6 +41,37 @@ pub fn print_table(results: &[serde_json::Value], tests: &TestSets, cost: &[serd
     }
 }
 
+/// The same table as markdown (`results.md`), with the conclusion under it.
+pub fn markdown_table(
+    results: &[serde_json::Value],
+    tests: &TestSets,
+    cost: &[serde_json::Value],
+    lens: &[usize],
+    conclusion: &str,
+) -> String {
+    let mut head = "| model | params | train s |".to_string();
+    for (len, _) in tests {
+        head.push_str(&format!(" acc@{len} |"));
+    }
+    for l in lens {
+        head.push_str(&format!(" fwd ms@{l} |"));
+    }
+    let cols = 3 + tests.len() + lens.len();
+    let mut out = format!("{head}\n|{}\n", "---|".repeat(cols));
+    for r in results {
+        let label = r["mixer"].as_str().unwrap_or("?");
+        out.push_str(&format!("| {label} | {} | {:.1} |", r["params"], r["train_seconds"].as_f64().unwrap_or(0.0)));
+        for (len, _) in tests {
+            out.push_str(&format!(" {:.3} |", accuracy_at(r, len)));
+        }
+        for &l in lens {
+            out.push_str(&format!(" {} |", forward_ms(cost, label, l).map_or("skipped".into(), |m| format!("{m:.1}"))));
+        }
+        out.push('\n');
+    }
+    format!("{out}\n> {conclusion}\n")
+}
+
 /// One line from the measured numbers: where the best SSM stands against the attention
 /// baseline (the model with L²-sized activations) in accuracy at each test length, and in
 /// forward-pass time at the longest length both ran.

@@ -111,6 +111,47 @@ pub fn plot_times(path: &Path, rows: &[serde_json::Value], labels: &[String]) ->
     Ok(plot::line_chart(path, title, "sequence length", "milliseconds", &series, plot::Scale::Log, plot::Scale::Log)?)
 }
 
+/// Slope of log(ms) against log(length) between the shortest and the longest length timed.
+fn log_slope(rows: &[serde_json::Value], label: &str, key: &str) -> Option<f64> {
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r["model"] == label)
+        .filter_map(|r| Some((r["len"].as_f64()?, r[key].as_f64()?)))
+        .collect();
+    let (first, last) = (pts.first()?, pts.last()?);
+    (last.0 > first.0).then(|| (last.1 / first.1).ln() / (last.0 / first.0).ln())
+}
+
+/// `speed.md`: forward and forward + backward milliseconds per length, and each model's
+/// log–log slope (1: linear in length, 2: quadratic).
+pub fn markdown(rows: &[serde_json::Value], labels: &[String], lens: &[usize]) -> String {
+    let mut out = "| model |".to_string();
+    for l in lens {
+        out.push_str(&format!(" fwd / fwd+bwd ms @{l} |"));
+    }
+    out.push_str(" slope fwd | slope fwd+bwd |\n|---|");
+    out.push_str(&"---|".repeat(lens.len() + 2));
+    out.push('\n');
+    let ms = |r: &serde_json::Value, k: &str| r[k].as_f64().map_or("–".into(), |s| format!("{:.1}", s * 1e3));
+    for label in labels {
+        out.push_str(&format!("| {label} |"));
+        for &l in lens {
+            match rows.iter().find(|r| r["model"] == label.as_str() && r["len"] == l) {
+                Some(r) if r.get("skipped").is_some() => out.push_str(" skipped (memory) |"),
+                Some(r) => {
+                    out.push_str(&format!(" {} / {} |", ms(r, "forward_seconds"), ms(r, "forward_backward_seconds")))
+                }
+                None => out.push_str(" – |"),
+            }
+        }
+        for key in ["forward_seconds", "forward_backward_seconds"] {
+            out.push_str(&log_slope(rows, label, key).map_or(" – |".into(), |s| format!(" {s:.2} |")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `ssm-compare speed`: every model at every length, forward and forward + backward.
 pub fn run_speed(a: SpeedArgs) -> Result<()> {
     let device = a.machine.device()?;
@@ -127,6 +168,7 @@ pub fn run_speed(a: SpeedArgs) -> Result<()> {
     )?;
     let labels: Vec<String> = models.iter().map(|m| m.0.clone()).collect();
     plot_times(&a.out.join("speed.png"), &rows, &labels)?;
-    println!("wrote {} and {}", a.out.join("speed.json").display(), a.out.join("speed.png").display());
+    ssm_core::train::write_atomic(&a.out.join("speed.md"), markdown(&rows, &labels, &a.lens).as_bytes())?;
+    println!("wrote {} (speed.json, speed.md, speed.png)", a.out.display());
     Ok(())
 }
