@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates docs/zoo.md: every registered mixer family, and the named hybrids Jamba and
-# Griffin, on the main job's task (induction heads: 700 steps at length 64, tested at 64 / 256 /
+# Regenerates docs/zoo.md: every registered mixer family on the main job's task (induction heads: 700 steps at length 64, tested at 64 / 256 /
 # 1024 tokens, d_model 64, 2 layers, forward timed at 1k / 4k / 16k), then forward and
 # forward + backward time of every family from 1k to 16k tokens with each one's log–log slope.
 # About 25 minutes on 2 cores. Outputs stay in runs/zoo/ (checkpoints, metrics.json, PNGs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p ssm-apps --bin ssm-compare
+cargo build --release --workspace --bins
 bin=target/release/ssm-compare
-"$bin" --mixers all --hybrid jamba --hybrid griffin --out runs/zoo/induction
+"$bin" --mixers all --out runs/zoo/induction
 "$bin" speed --mixers all --out runs/zoo/speed
 {
     echo "# The zoo on one task"
@@ -17,7 +16,7 @@ bin=target/release/ssm-compare
     echo
     echo "## Induction heads (the main job's task and schedule; chance = 1/16)"
     echo
-    echo "\`ssm-compare --mixers all --hybrid jamba --hybrid griffin\` — every family as a stack of"
+    echo "\`ssm-compare --mixers all\` — every family as a stack of"
     echo "2 of its canonical blocks at width 64 (attention and Mega with an MLP), 700 steps each, trained at"
     echo "length 64 and tested at 64, 256 and 1024 tokens; forward pass at batch 1."
     echo

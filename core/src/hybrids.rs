@@ -12,7 +12,7 @@
 //!
 //! MambaByte (Wang et al. 2024) is a plain Mamba stack on bytes: `ssm-language --tokenizer byte`.
 
-use crate::backbone::{BackboneConfig, LayerTemplate, parse_layout};
+use crate::backbone::{BackboneConfig, LayerTemplate, apply_options, parse_layout};
 use crate::mixers::{AttentionConfig, HawkConfig, MambaConfig, MixerError, MixerSpec, S4dConfig};
 
 /// A named hybrid.
@@ -100,14 +100,24 @@ impl Hybrid {
     }
 
     /// The backbone at `depth`, with the hybrid's options applied before the template's own
-    /// (so a user's `--mixer-opt attention.window=256` overrides Griffin's 1024).
+    /// (so a user's `--mixer-opt attention.window=256` overrides Griffin's 1024). A hybrid
+    /// option for a family the stack lacks at this depth (Griffin's window at depth 2) is
+    /// skipped; the template's options stay strict.
     pub fn backbone(&self, depth: Option<usize>, t: &LayerTemplate) -> Result<BackboneConfig, MixerError> {
         let depth = depth.unwrap_or(self.default_depth);
-        let mut t = t.clone();
-        t.mixer_options = (self.options)().into_iter().chain(t.mixer_options).collect();
+        let mut bare = t.clone();
+        bare.mixer_options = Vec::new();
         if let Some(k) = self.top_k {
-            t.moe.top_k = k;
+            bare.moe.top_k = k;
         }
-        parse_layout(&self.layout(Some(depth)), Some(depth), &t)
+        let mut cfg = parse_layout(&self.layout(Some(depth)), Some(depth), &bare)?;
+        for o in (self.options)() {
+            match apply_options(&mut cfg.layers, std::slice::from_ref(&o)) {
+                Ok(()) | Err(MixerError::Config(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        apply_options(&mut cfg.layers, &t.mixer_options)?;
+        Ok(cfg)
     }
 }

@@ -29,6 +29,7 @@ pub mod einfft;
 pub mod error;
 pub mod fft;
 pub mod fixtures;
+pub mod hippo;
 pub mod hybrids;
 pub mod kernels;
 pub mod layers;

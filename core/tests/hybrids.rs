@@ -93,3 +93,14 @@ fn local_attention_sees_only_its_window() {
         assert_eq!(*d > 1e-6, (2..5).contains(&i), "position {i}: change {d:e}");
     }
 }
+
+#[test]
+fn a_hybrid_too_shallow_for_one_of_its_families_still_builds() {
+    // Griffin at depth 2 has no attention layer: its window option has nothing to set.
+    let g = build("griffin", Some(2));
+    assert_eq!(names(&g), [HawkConfig::NAME, HawkConfig::NAME]);
+    // A user's option for a family the stack lacks is still an error.
+    let mut t = LayerTemplate::new(16);
+    t.mixer_options = vec![format!("{}.window=8", AttentionConfig::NAME)];
+    assert!(hybrid("griffin").unwrap().backbone(Some(2), &t).is_err());
+}

@@ -57,7 +57,7 @@ impl KalmanForecaster {
     pub fn fit(train: &Segment, max_rows: usize) -> Self {
         let start = train.rows.saturating_sub(max_rows);
         let grid = |lo: i32, hi: i32| (lo..=hi).map(|e| 10f64.powi(e)).collect::<Vec<_>>();
-        let (levels, slopes) = (grid(-4, 1), grid(-8, -1));
+        let (levels, slopes) = (grid(-4, 4), grid(-14, -1));
         let noise = train
             .targets
             .iter()
