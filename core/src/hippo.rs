@@ -56,7 +56,15 @@ pub fn transition(measure: Measure, n: usize) -> (Array2<f64>, Array1<f64>) {
         Measure::FouT => {
             // d_j couples states j and j+1: frequency j/2 for even j (the pair (2f, 2f+1)), else 0.
             let d = |j: usize| if j % 2 == 0 { (j / 2) as f64 } else { 0.0 };
-            let b = Array1::from_shape_fn(n, |i| if i == 0 { 1.0 } else if i % 2 == 1 { 0.0 } else { 2f64.sqrt() });
+            let b = Array1::from_shape_fn(n, |i| {
+                if i == 0 {
+                    1.0
+                } else if i % 2 == 1 {
+                    0.0
+                } else {
+                    2f64.sqrt()
+                }
+            });
             let a = Array2::from_shape_fn((n, n), |(i, k)| {
                 let rot = if k == i + 1 {
                     -d(i)

@@ -283,6 +283,29 @@ pub fn causal_conv(u: Tensor<3>, k: Tensor<2>) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as SsmKernels>::causal_conv(u.into_dispatch(), k.into_dispatch()))
 }
 
+/// A causal convolution of `u` `[B, H, L]` with an explicit kernel `k` `[H, Lk]` that continues
+/// from `history` `[B, H, Lk − 1]`, the inputs before `u` (zero when `None`). Returns the outputs
+/// and the new history (the last Lk − 1 inputs), so `step`s and chunked forwards equal one long
+/// forward. One position runs as a dot product with the window, longer inputs by FFT.
+pub fn causal_conv_history(u: Tensor<3>, k: Tensor<2>, history: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+    let [b, h, l] = u.dims();
+    let lk = k.dims()[1];
+    assert!(lk >= 2, "causal_conv_history: the kernel needs at least 2 taps, got {:?}", k.dims());
+    let fresh = history.is_none();
+    let hist = history.unwrap_or_else(|| Tensor::zeros([b, h, lk - 1], &u.device()));
+    assert_eq!(hist.dims(), [b, h, lk - 1], "causal_conv_history: history must be [B, H, Lk − 1] for k {:?}", k.dims());
+    let all = Tensor::cat(vec![hist, u.clone()], 2); // [B, H, Lk − 1 + L]
+    let y = if l == 1 {
+        (all.clone() * k.flip([1]).unsqueeze_dim::<3>(0)).sum_dim(2)
+    } else if fresh {
+        // Zero history: only the first min(L, Lk) taps can reach an output.
+        causal_conv(u, k.narrow(1, 0, lk.min(l)))
+    } else {
+        causal_conv(all.clone(), k).narrow(2, lk - 1, l)
+    };
+    (y, all.narrow(2, l, lk - 1))
+}
+
 /// `x [M, K] · w` for a few rows (decoding): `w` is `[K, N]`, or `[N, K]` when `w_transposed`
 /// (an embedding matrix used as the LM head). On plain burn-flex (no autodiff) and M ≤ 16 this
 /// runs the streaming kernel of [`gemv_cpu`]; otherwise burn's matmul.

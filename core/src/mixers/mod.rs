@@ -32,6 +32,11 @@ registry! {
     gss::Gss(GssConfig),
     mega::Mega(MegaConfig),
     mamba3::Mamba3(Mamba3Config),
+    dss::Dss(DssConfig),
+    s5::S5(S5Config),
+    long_conv::LongConv(LongConvConfig),
+    sgconv::SgConv(SgConvConfig),
+    hyena::Hyena(HyenaConfig),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).

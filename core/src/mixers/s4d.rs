@@ -9,7 +9,9 @@
 //! out = GLU(output_linear(GELU(y)))        (output_linear: H → 2H)
 //! ```
 //!
-//! Inits: S4D-Lin (A_imag = π n) or S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)), A_real = −½.
+//! Inits: S4D-Lin (A_imag = π n), S4D-Inv (A_imag = (N/π)(N/(2n+1) − 1)) or S4D-LegS (the
+//! eigenvalues of HiPPO-LegS's normal part, [`crate::hippo::legs_nplr`]), A_real = −½.
+//! `softmax_len` gives DSS's softmax kernel (see [`super::dss`]).
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::complex::ComplexTensor;
@@ -18,7 +20,7 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{gelu, glu};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::ops::{Add, Mul};
 
@@ -29,6 +31,9 @@ pub enum S4dInit {
     Lin,
     /// A_imag[n] = (N/π)(N/(2n+1) − 1)
     Inv,
+    /// The imaginary parts of the eigenvalues of HiPPO-LegS's normal part (S4D-LegS; the
+    /// skew-HiPPO initialisation of DSS).
+    LegS,
 }
 
 #[derive(Config, Debug)]
@@ -43,6 +48,10 @@ pub struct S4dConfig {
     pub dt_max: f64,
     #[config(default = "S4dInit::Lin")]
     pub init: S4dInit,
+    /// DSS-softmax: C divided by (e^{ΔA·len} − 1), which turns the kernel into DSS's
+    /// softmax over `len` positions (`None`: the plain ZOH kernel, DSS-exp).
+    #[config(default = "None")]
+    pub softmax_len: Option<usize>,
 }
 
 #[derive(Module, Debug)]
@@ -54,6 +63,7 @@ pub struct S4d {
     pub c_im: Param<Tensor<2>>,
     pub d: Param<Tensor<1>>,
     pub output_linear: Linear,
+    pub softmax_len: Option<usize>,
 }
 
 /// State of an S4D layer: the complex modes `[B, H, N/2]`. After a parallel `forward` it is
@@ -129,6 +139,7 @@ impl MixerSpec for S4dConfig {
                 let nn = (2 * n2) as f64;
                 (idx.mul_scalar(2.0).add_scalar(1.0).recip().mul_scalar(nn) - 1.0).mul_scalar(nn / std::f64::consts::PI)
             }
+            S4dInit::LegS => Tensor::from_data(TensorData::new(legs_frequencies(n2), [n2]), device),
         };
         let c = |d: &Device| Tensor::<2>::random([h, n2], Distribution::Normal(0.0, 0.5f64.sqrt()), d);
         S4d {
@@ -139,8 +150,20 @@ impl MixerSpec for S4dConfig {
             c_im: Param::from_tensor(c(device)),
             d: Param::from_tensor(Tensor::random([h], Distribution::Normal(0.0, 1.0), device)),
             output_linear: LinearConfig::new(h, 2 * h).init(device),
+            softmax_len: self.softmax_len,
         }
     }
+}
+
+/// The N/2 positive imaginary parts of the eigenvalues of HiPPO-LegS's normal part S (order N),
+/// ascending: S = −½ I + skew, so its eigenvalues are −½ ± iω.
+fn legs_frequencies(n2: usize) -> Vec<f64> {
+    let (s, _) = crate::hippo::legs_nplr(2 * n2);
+    let m = nalgebra::DMatrix::from_fn(2 * n2, 2 * n2, |i, k| s[[i, k]]);
+    let mut w: Vec<f64> = m.complex_eigenvalues().iter().map(|e| e.im).filter(|&w| w > 0.0).collect();
+    w.sort_by(f64::total_cmp);
+    w.resize(n2, 0.0);
+    w
 }
 
 impl S4d {
@@ -149,7 +172,14 @@ impl S4d {
     }
 
     fn c(&self) -> ComplexTensor<2> {
-        ComplexTensor::new(self.c_re.val(), self.c_im.val())
+        let c = ComplexTensor::new(self.c_re.val(), self.c_im.val());
+        match self.softmax_len {
+            None => c,
+            Some(len) => {
+                let dt: Tensor<2> = self.log_dt.val().exp().unsqueeze_dim(1);
+                c / self.a().mul_real(dt).mul_scalar(len as f64).exp().add_scalar(-1.0)
+            }
+        }
     }
 
     /// (ΔA, C') of the discretised system, `[H, N/2]` each.
