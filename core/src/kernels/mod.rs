@@ -292,7 +292,7 @@ pub fn causal_conv_history(u: Tensor<3>, k: Tensor<2>, history: Option<Tensor<3>
     let lk = k.dims()[1];
     assert!(lk >= 2, "causal_conv_history: the kernel needs at least 2 taps, got {:?}", k.dims());
     let fresh = history.is_none();
-    let hist = history.unwrap_or_else(|| Tensor::zeros([b, h, lk - 1], &u.device()));
+    let hist = history.unwrap_or_else(|| Tensor::<3>::zeros([b, h, lk - 1], &u.device()).cast(u.dtype()));
     assert_eq!(hist.dims(), [b, h, lk - 1], "causal_conv_history: history must be [B, H, Lk − 1] for k {:?}", k.dims());
     let all = Tensor::cat(vec![hist, u.clone()], 2); // [B, H, Lk − 1 + L]
     let y = if l == 1 {

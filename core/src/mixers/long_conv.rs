@@ -104,7 +104,8 @@ pub fn squash_smooth(k: Tensor<2>, lam: f64, p: usize) -> Tensor<2> {
     let [h, l] = k.dims();
     let device = k.device();
     let (left, right) = ((p - 1) / 2, p / 2);
-    let pad = |w: usize| (w > 0).then(|| Tensor::zeros([h, w], &device));
+    let dtype = k.dtype();
+    let pad = |w: usize| (w > 0).then(|| Tensor::<2>::zeros([h, w], &device).cast(dtype));
     let padded = Tensor::cat(pad(left).into_iter().chain([k]).chain(pad(right)).collect(), 1);
     let sum = (0..p).map(|s| padded.clone().narrow(1, s, l)).reduce(|a, b| a + b).expect("p ≥ 1");
     sum.div_scalar(p as f64)
