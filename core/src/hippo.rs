@@ -41,7 +41,7 @@ pub fn transition(measure: Measure, n: usize) -> (Array2<f64>, Array1<f64>) {
             (a, Array1::from_shape_fn(n, r))
         }
         Measure::LegT => {
-            let sign = |i: usize, k: usize| if i >= k || (k - i) % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = |i: usize, k: usize| if i >= k || (k - i).is_multiple_of(2) { 1.0 } else { -1.0 };
             let a = Array2::from_shape_fn((n, n), |(i, k)| -r(i) * r(k) * sign(i, k));
             (a, Array1::from_shape_fn(n, r))
         }
@@ -55,7 +55,7 @@ pub fn transition(measure: Measure, n: usize) -> (Array2<f64>, Array1<f64>) {
         }
         Measure::FouT => {
             // d_j couples states j and j+1: frequency j/2 for even j (the pair (2f, 2f+1)), else 0.
-            let d = |j: usize| if j % 2 == 0 { (j / 2) as f64 } else { 0.0 };
+            let d = |j: usize| if j.is_multiple_of(2) { (j / 2) as f64 } else { 0.0 };
             let b = Array1::from_shape_fn(n, |i| {
                 if i == 0 {
                     1.0

@@ -95,8 +95,8 @@ fn dense_posterior(kf: &Kalman, x0: &Array1<f64>, p0: &Array2<f64>, ys: &Array2<
     }
     let mut sxx = DMatrix::zeros(t * n, t * n);
     for i in 0..t {
-        for j in 0..=i {
-            let c = f.pow((i - j) as u32) * &covs[j];
+        for (j, cov) in covs.iter().enumerate().take(i + 1) {
+            let c = f.pow((i - j) as u32) * cov;
             sxx.view_mut((i * n, j * n), (n, n)).copy_from(&c);
             sxx.view_mut((j * n, i * n), (n, n)).copy_from(&c.transpose());
         }
