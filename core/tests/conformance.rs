@@ -27,14 +27,23 @@ fn dev() -> Device {
     Device::flex()
 }
 
+/// The device RNG is global: tests running in parallel would interleave their draws between a
+/// `seed` and the draws it is meant to fix. Seeding and drawing happen under this lock, so every
+/// test sees the same parameters and inputs however the tests are scheduled.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    draw()
+}
+
 fn mixer(name: &str, device: &Device) -> Mixer {
-    device.seed(7);
-    MixerConfig::small_by_name(name, D).unwrap().init(device)
+    seeded(device, 7, || MixerConfig::small_by_name(name, D).unwrap().init(device))
 }
 
 fn input(b: usize, l: usize, seed: u64, device: &Device) -> Tensor<3> {
-    device.seed(seed);
-    Tensor::random([b, l, D], Distribution::Normal(0.0, 1.0), device)
+    seeded(device, seed, || Tensor::random([b, l, D], Distribution::Normal(0.0, 1.0), device))
 }
 
 /// Outputs of running `step` over every position of `x` from `state`, and the state after.
@@ -213,8 +222,8 @@ fn save_and_load_round_trip() {
         let sub = dir.join(name);
         std::fs::create_dir_all(&sub).unwrap();
         m.clone().save_file(sub.join("model.bpk")).unwrap();
-        device.seed(1234); // a different initialisation to load over
-        let fresh = MixerConfig::small_by_name(name, D).unwrap().init(&device);
+        // a different initialisation to load over
+        let fresh = seeded(&device, 1234, || MixerConfig::small_by_name(name, D).unwrap().init(&device));
         let loaded = fresh.clone().try_load_file(sub.join("model.bpk")).unwrap();
         assert!(max_abs_diff(&y, &loaded.forward(x.clone(), None).0) == 0.0, "{name}: burn record round trip");
         let mut store = burn::store::SafetensorsStore::from_file(sub.join("model.safetensors")).overwrite(true);

@@ -104,3 +104,19 @@ fn a_hybrid_too_shallow_for_one_of_its_families_still_builds() {
     t.mixer_options = vec![format!("{}.window=8", AttentionConfig::NAME)];
     assert!(hybrid("griffin").unwrap().backbone(Some(2), &t).is_err());
 }
+
+#[test]
+fn a_window_of_one_token_attends_to_itself_only() {
+    let dev = Device::flex();
+    let mut t = LayerTemplate::new(16);
+    t.mixer_options = vec![format!("{}.window=1", AttentionConfig::NAME)];
+    let bb = parse_layout(&format!("{}+none", AttentionConfig::NAME), Some(1), &t).unwrap().init(&dev);
+    let x = Tensor::<3>::random([1, 5, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let (y, _) = bb.forward(x.clone(), None);
+    let mut states = bb.init_state(1, &dev);
+    for i in 0..5 {
+        let (yi, s) = bb.step(x.clone().narrow(1, i, 1).reshape([1, 16]), states);
+        states = s;
+        assert_close(&format!("token {i}"), &yi.unsqueeze_dim(1), &y.clone().narrow(1, i, 1), 1e-5);
+    }
+}

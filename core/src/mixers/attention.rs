@@ -185,7 +185,9 @@ impl Attention {
             return c;
         }
         let drop = t - keep;
-        KvCache { k: c.k.narrow(2, drop, keep), v: c.v.narrow(2, drop, keep), dropped: c.dropped + drop }
+        let [b, h, _, dh] = c.k.dims();
+        let tail = |x: Tensor<4>| if keep == 0 { Tensor::zeros([b, h, 0, dh], &x.device()) } else { x.narrow(2, drop, keep) };
+        KvCache { k: tail(c.k), v: tail(c.v), dropped: c.dropped + drop }
     }
 
 }
