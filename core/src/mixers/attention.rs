@@ -12,6 +12,7 @@
 //! The recurrent state is the KV cache: `step` appends one token's key and value.
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
+use crate::layers::rotary;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -149,20 +150,7 @@ impl Attention {
 
     /// Rotates `x` `[B, H, L, dh]` for absolute positions `offset..offset+L`.
     fn rope(&self, x: Tensor<4>, offset: usize) -> Tensor<4> {
-        let [_, _, l, dh] = x.dims();
-        let half = dh / 2;
-        let device = x.device();
-        let pos = Tensor::<1, Int>::arange(offset as i64..(offset + l) as i64, &device).float().reshape([l, 1]);
-        let inv = Tensor::<1, Int>::arange(0..half as i64, &device)
-            .float()
-            .mul_scalar(-2.0 * self.rope_base.ln() / dh as f64)
-            .exp()
-            .reshape([1, half]);
-        let ang: Tensor<4> = (pos * inv).cast(x.dtype()).unsqueeze::<4>(); // [1, 1, L, half]
-        let (cos, sin) = (ang.clone().cos(), ang.sin());
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.narrow(3, half, half);
-        Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 3)
+        rotary(x, offset, self.rope_base)
     }
 
     /// Masked (query, key) pairs `[L, T]` for queries at positions `offset..offset+L` and keys

@@ -20,6 +20,7 @@
 
 use super::{BatchState, MixerSpec, SequenceMixer};
 use crate::kernels::causal_conv;
+use crate::layers::rotary;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -196,23 +197,6 @@ impl Mega {
         (y, s0 * last_pw + driven)
     }
 
-    /// Rotary embedding of `x` `[B, L, z]` at positions `pos..pos+L`.
-    fn rope(&self, x: Tensor<3>, pos: usize) -> Tensor<3> {
-        let [_, l, z] = x.dims();
-        let half = z / 2;
-        let device = x.device();
-        let p = Tensor::<1, Int>::arange(pos as i64..(pos + l) as i64, &device).float().reshape([l, 1]);
-        let inv = Tensor::<1, Int>::arange(0..half as i64, &device)
-            .float()
-            .mul_scalar(-2.0 * self.rope_base.ln() / z as f64)
-            .exp()
-            .reshape([1, half]);
-        let ang: Tensor<3> = (p * inv).cast(x.dtype()).unsqueeze::<3>();
-        let (cos, sin) = (ang.clone().cos(), ang.sin());
-        let (x1, x2) = (x.clone().narrow(2, 0, half), x.narrow(2, half, half));
-        Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 2)
-    }
-
     /// Causal attention of queries at positions `pos..pos+L` over the visible keys, one chunk
     /// segment at a time; returns O `[B, L, v]` and the keys and values left visible.
     fn attend(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, s: &MegaState) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
@@ -274,7 +258,7 @@ impl SequenceMixer for Mega {
         let qk = |row: usize| {
             let w = self.qk_weight.val().narrow(0, row, 1).reshape([1, 1, z]);
             let bias = self.qk_bias.val().narrow(0, row, 1).reshape([1, 1, z]);
-            self.rope(zs.clone() * w + bias, s.pos)
+            rotary(zs.clone() * w + bias, s.pos, self.rope_base)
         };
         let v = silu(self.v_proj.forward(x.clone()));
         let (o, k, vv) = self.attend(qk(0), qk(1), v, &s);
