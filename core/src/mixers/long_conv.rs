@@ -116,9 +116,22 @@ impl LongConv {
         squash_smooth(self.kernel.val(), self.lam, self.smooth)
     }
 
-    fn output<const R: usize>(&self, y: Tensor<R>) -> Tensor<R> {
-        glu(self.output_linear.forward(gelu(y)), R - 1)
-    }
+}
+
+/// The block of the explicit-kernel layers (LongConv, SGConv): `GLU(W GELU(K ∗ u + D ⊙ u))`
+/// over `x` `[B, L, H]`, continuing from `state`.
+pub fn conv_block(
+    x: Tensor<3>,
+    kernel: Tensor<2>,
+    d: &Param<Tensor<1>>,
+    output_linear: &Linear,
+    state: Option<ConvHistory>,
+) -> (Tensor<3>, ConvHistory) {
+    let h = x.dims()[2];
+    let u = x.swap_dims(1, 2);
+    let (y, history) = causal_conv_history(u.clone(), kernel, state.map(|s| s.history));
+    let y = y + u * d.val().reshape([1, h, 1]);
+    (glu(output_linear.forward(gelu(y.swap_dims(1, 2))), 2), ConvHistory { history })
 }
 
 impl SequenceMixer for LongConv {
@@ -134,11 +147,7 @@ impl SequenceMixer for LongConv {
     }
 
     fn forward(&self, x: Tensor<3>, state: Option<ConvHistory>) -> (Tensor<3>, ConvHistory) {
-        let h = x.dims()[2];
-        let u = x.swap_dims(1, 2);
-        let (y, history) = causal_conv_history(u.clone(), self.kernel(), state.map(|s| s.history));
-        let y = y + u * self.d.val().reshape([1, h, 1]);
-        (self.output(y.swap_dims(1, 2)), ConvHistory { history })
+        conv_block(x, self.kernel(), &self.d, &self.output_linear, state)
     }
 
     fn step(&self, x: Tensor<2>, state: ConvHistory) -> (Tensor<2>, ConvHistory) {

@@ -15,13 +15,11 @@
 //! by its norm at initialisation, folded here into the sub-kernels' initial scale. The state is
 //! the last `max_len − 1` inputs (as LongConv).
 
-use super::long_conv::ConvHistory;
+use super::long_conv::{ConvHistory, conv_block};
 use super::{MixerSpec, SequenceMixer};
-use crate::kernels::causal_conv_history;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{gelu, glu};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 #[derive(Config, Debug)]
@@ -132,11 +130,7 @@ impl SequenceMixer for SgConv {
     }
 
     fn forward(&self, x: Tensor<3>, state: Option<ConvHistory>) -> (Tensor<3>, ConvHistory) {
-        let h = x.dims()[2];
-        let u = x.swap_dims(1, 2);
-        let (y, history) = causal_conv_history(u.clone(), self.kernel(), state.map(|s| s.history));
-        let y = y + u * self.d.val().reshape([1, h, 1]);
-        (glu(self.output_linear.forward(gelu(y.swap_dims(1, 2))), 2), ConvHistory { history })
+        conv_block(x, self.kernel(), &self.d, &self.output_linear, state)
     }
 
     fn step(&self, x: Tensor<2>, state: ConvHistory) -> (Tensor<2>, ConvHistory) {
