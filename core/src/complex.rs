@@ -66,6 +66,30 @@ impl<const D: usize> ComplexTensor<D> {
     pub fn narrow(self, dim: usize, start: usize, len: usize) -> Self {
         Self { re: self.re.narrow(dim, start, len), im: self.im.narrow(dim, start, len) }
     }
+
+    /// Matrix product over the last two dimensions: (a + ib)(c + id) = (ac − bd) + i(ad + bc).
+    pub fn matmul(self, o: Self) -> Self {
+        let re = self.re.clone().matmul(o.re.clone()) - self.im.clone().matmul(o.im.clone());
+        let im = self.re.matmul(o.im) + self.im.matmul(o.re);
+        Self { re, im }
+    }
+
+    pub fn cat(parts: Vec<Self>, dim: usize) -> Self {
+        let (re, im): (Vec<_>, Vec<_>) = parts.into_iter().map(|z| (z.re, z.im)).unzip();
+        Self { re: Tensor::cat(re, dim), im: Tensor::cat(im, dim) }
+    }
+
+    pub fn reshape<const D2: usize>(self, shape: [usize; D2]) -> ComplexTensor<D2> {
+        ComplexTensor { re: self.re.reshape(shape), im: self.im.reshape(shape) }
+    }
+
+    pub fn flip<const N: usize>(self, axes: [usize; N]) -> Self {
+        Self { re: self.re.flip(axes), im: self.im.flip(axes) }
+    }
+
+    pub fn swap_dims(self, a: usize, b: usize) -> Self {
+        Self { re: self.re.swap_dims(a, b), im: self.im.swap_dims(a, b) }
+    }
 }
 
 impl<const D: usize> Add for ComplexTensor<D> {

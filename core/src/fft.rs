@@ -15,9 +15,14 @@ use std::f64::consts::PI;
 
 /// The DFT (`inverse = false`) or unnormalised inverse DFT (`inverse = true`, no 1/N) matrix
 /// `[N, N]` as (re, im), laid out so that `x · M` transforms the last dimension.
-fn dft_matrix(n: usize, inverse: bool, device: &burn::tensor::Device) -> (Tensor<2>, Tensor<2>) {
+fn dft_matrix(
+    n: usize,
+    inverse: bool,
+    device: &burn::tensor::Device,
+    dtype: burn::tensor::DType,
+) -> (Tensor<2>, Tensor<2>) {
     let idx = Tensor::<1, Int>::arange(0..n as i64, device);
-    let kn = idx.clone().reshape([n, 1]).mul(idx.reshape([1, n])).remainder_scalar(n as i64).float();
+    let kn = idx.clone().reshape([n, 1]).mul(idx.reshape([1, n])).remainder_scalar(n as i64).float().cast(dtype);
     let angle = kn.mul_scalar(if inverse { 2.0 * PI / n as f64 } else { -2.0 * PI / n as f64 });
     (angle.clone().cos(), angle.sin())
 }
@@ -33,7 +38,7 @@ fn transform<const D: usize>(re: Tensor<D>, im: Tensor<D>, dim: usize, inverse: 
         let (r, i) = cfft(re, im.neg(), dim, None);
         return (r, i.neg());
     }
-    let (mr, mi) = dft_matrix(n, inverse, &re.device());
+    let (mr, mi) = dft_matrix(n, inverse, &re.device(), re.dtype());
     let last = D - 1;
     let (re, im) = (re.swap_dims(dim, last), im.swap_dims(dim, last));
     let shape = re.dims();

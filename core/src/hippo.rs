@@ -13,6 +13,7 @@
 //! and LegS's normal-plus-low-rank form (S4, §3.2 / `nplr`): A = S − P Pᵀ with P_n = √(n + ½)
 //! and S = −½ I + (skew-symmetric), so S is normal and diagonalisable by a unitary matrix.
 
+use nalgebra::{Complex, DMatrix};
 use ndarray::{Array1, Array2};
 
 /// The HiPPO measures.
@@ -87,4 +88,22 @@ pub fn legs_nplr(n: usize) -> (Array2<f64>, Array1<f64>) {
     let p = Array1::from_shape_fn(n, |i| (i as f64 + 0.5).sqrt());
     let pp = Array2::from_shape_fn((n, n), |(i, k)| p[i] * p[k]);
     (a + pp, p)
+}
+
+/// The diagonalised normal part of LegS ("HiPPO-N", used by S4, S4D-LegS and S5): the
+/// eigenvalues of S with positive imaginary part, −½ + iω, as the ascending ω (N/2 of them), and
+/// their unit eigenvectors as the columns of V `[N, N/2]`. S = −½I + K with K skew-symmetric, so
+/// −iK is Hermitian and V comes from its symmetric eigendecomposition.
+pub fn legs_normal_eig(n: usize) -> (Vec<f64>, DMatrix<Complex<f64>>) {
+    let (s, _) = legs_nplr(n);
+    let h = DMatrix::from_fn(n, n, |i, k| {
+        let skew = if i == k { 0.0 } else { s[[i, k]] };
+        Complex::new(0.0, -skew)
+    });
+    let eig = h.symmetric_eigen();
+    let mut order: Vec<usize> = (0..n).filter(|&j| eig.eigenvalues[j] > 0.0).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+    order.truncate(n / 2);
+    let v = DMatrix::from_fn(n, order.len(), |i, j| eig.eigenvectors[(i, order[j])]);
+    (order.iter().map(|&j| eig.eigenvalues[j]).collect(), v)
 }

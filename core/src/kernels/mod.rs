@@ -22,6 +22,7 @@ macro_rules! simd_variant {
 
 mod autodiff;
 pub mod conv_cpu;
+pub mod dplr;
 mod flex;
 pub mod gemv_cpu;
 pub mod ops;

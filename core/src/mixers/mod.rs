@@ -37,6 +37,10 @@ registry! {
     long_conv::LongConv(LongConvConfig),
     sgconv::SgConv(SgConvConfig),
     hyena::Hyena(HyenaConfig),
+    s4::S4(S4Config),
+    h3::H3(H3Config),
+    liquid_s4::LiquidS4(LiquidS4Config),
+    tnn::Tnn(TnnConfig),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).

@@ -130,7 +130,26 @@ impl MixerSpec for S4dConfig {
     }
 
     fn init(&self, device: &Device) -> S4d {
-        let (h, n2) = (self.d_model, (self.d_state / 2).max(1));
+        let h = self.d_model;
+        let p = self.init_ssm(h, device);
+        S4d {
+            log_dt: p.log_dt,
+            log_a_real: p.log_a_real,
+            a_imag: p.a_imag,
+            c_re: p.c_re,
+            c_im: p.c_im,
+            d: p.d,
+            output_linear: LinearConfig::new(h, 2 * h).init(device),
+            softmax_len: self.softmax_len,
+        }
+    }
+}
+
+impl S4dConfig {
+    /// The state-space parameters alone for `channels` channels (this config's state size,
+    /// Δ range and initialisation; its width is not used).
+    pub fn init_ssm(&self, channels: usize, device: &Device) -> DiagSsmParams {
+        let (h, n2) = (channels, (self.d_state / 2).max(1));
         let log_dt = Tensor::<1>::random([h], Distribution::Uniform(self.dt_min.ln(), self.dt_max.ln()), device);
         let idx = Tensor::<1, Int>::arange(0..n2 as i64, device).float();
         let a_imag = match self.init {
@@ -142,15 +161,36 @@ impl MixerSpec for S4dConfig {
             S4dInit::LegS => Tensor::from_data(TensorData::new(legs_frequencies(n2), [n2]), device),
         };
         let c = |d: &Device| Tensor::<2>::random([h, n2], Distribution::Normal(0.0, 0.5f64.sqrt()), d);
-        S4d {
+        DiagSsmParams {
             log_dt: Param::from_tensor(log_dt),
             log_a_real: Param::from_tensor(Tensor::full([h, n2], 0.5f64.ln(), device)),
             a_imag: Param::from_tensor(a_imag.reshape([1, n2]).repeat_dim(0, h)),
             c_re: Param::from_tensor(c(device)),
             c_im: Param::from_tensor(c(device)),
             d: Param::from_tensor(Tensor::random([h], Distribution::Normal(0.0, 1.0), device)),
-            output_linear: LinearConfig::new(h, 2 * h).init(device),
-            softmax_len: self.softmax_len,
+        }
+    }
+}
+
+/// S4D's state-space parameters without its output layer (H3's diagonal SSM; S4D keeps the
+/// same fields inline, the layout of its saved checkpoints).
+#[derive(Module, Debug)]
+pub struct DiagSsmParams {
+    pub log_dt: Param<Tensor<1>>,
+    pub log_a_real: Param<Tensor<2>>,
+    pub a_imag: Param<Tensor<2>>,
+    pub c_re: Param<Tensor<2>>,
+    pub c_im: Param<Tensor<2>>,
+    pub d: Param<Tensor<1>>,
+}
+
+impl DiagSsmParams {
+    pub fn ssm(&self) -> DiagSsm {
+        DiagSsm {
+            log_dt: self.log_dt.val(),
+            a: ComplexTensor::new(self.log_a_real.val().exp().neg(), self.a_imag.val()),
+            c: ComplexTensor::new(self.c_re.val(), self.c_im.val()),
+            d: self.d.val(),
         }
     }
 }
@@ -158,10 +198,7 @@ impl MixerSpec for S4dConfig {
 /// The N/2 positive imaginary parts of the eigenvalues of HiPPO-LegS's normal part S (order N),
 /// ascending: S = −½ I + skew, so its eigenvalues are −½ ± iω.
 fn legs_frequencies(n2: usize) -> Vec<f64> {
-    let (s, _) = crate::hippo::legs_nplr(2 * n2);
-    let m = nalgebra::DMatrix::from_fn(2 * n2, 2 * n2, |i, k| s[[i, k]]);
-    let mut w: Vec<f64> = m.complex_eigenvalues().iter().map(|e| e.im).filter(|&w| w > 0.0).collect();
-    w.sort_by(f64::total_cmp);
+    let mut w = crate::hippo::legs_normal_eig(2 * n2).0;
     w.resize(n2, 0.0);
     w
 }
@@ -171,49 +208,60 @@ impl S4d {
         ComplexTensor::new(self.log_a_real.val().exp().neg(), self.a_imag.val())
     }
 
-    fn c(&self) -> ComplexTensor<2> {
+    /// The state-space model without the output layer (C turned into DSS's softmax form when
+    /// `softmax_len` is set).
+    pub fn ssm(&self) -> DiagSsm {
         let c = ComplexTensor::new(self.c_re.val(), self.c_im.val());
-        match self.softmax_len {
+        let c = match self.softmax_len {
             None => c,
             Some(len) => {
                 let dt: Tensor<2> = self.log_dt.val().exp().unsqueeze_dim(1);
                 c / self.a().mul_real(dt).mul_scalar(len as f64).exp().add_scalar(-1.0)
             }
-        }
+        };
+        DiagSsm { log_dt: self.log_dt.val(), a: self.a(), c, d: self.d.val() }
     }
 
-    /// (ΔA, C') of the discretised system, `[H, N/2]` each.
-    fn discrete(&self) -> (ComplexTensor<2>, ComplexTensor<2>) {
-        let dt: Tensor<2> = self.log_dt.val().exp().unsqueeze_dim(1);
-        let dta = self.a().mul_real(dt);
-        let c_prime = (self.c() * dta.clone().exp().add_scalar(-1.0)) / self.a();
-        (dta, c_prime)
-    }
-
-    fn output(&self, y: Tensor<3>) -> Tensor<3> {
-        glu(self.output_linear.forward(gelu(y)), 2)
+    fn output<const R: usize>(&self, y: Tensor<R>) -> Tensor<R> {
+        glu(self.output_linear.forward(gelu(y)), R - 1)
     }
 }
 
-impl SequenceMixer for S4d {
-    type State = S4dState;
+/// S4D's state-space model y = K ∗ u + D u as plain tensors (the values of one call): the
+/// convolution and recurrent modes that S4D, DSS, GSS and H3 share.
+#[derive(Debug, Clone)]
+pub struct DiagSsm {
+    /// log Δ `[H]`.
+    pub log_dt: Tensor<1>,
+    /// A `[H, N/2]`.
+    pub a: ComplexTensor<2>,
+    /// C `[H, N/2]`.
+    pub c: ComplexTensor<2>,
+    /// D `[H]`.
+    pub d: Tensor<1>,
+}
 
-    fn d_model(&self) -> usize {
-        self.d.dims()[0]
+impl DiagSsm {
+    /// (ΔA, C') of the discretised system, `[H, N/2]` each.
+    fn discrete(&self) -> (ComplexTensor<2>, ComplexTensor<2>) {
+        let dt: Tensor<2> = self.log_dt.clone().exp().unsqueeze_dim(1);
+        let dta = self.a.clone().mul_real(dt);
+        let c_prime = (self.c.clone() * dta.clone().exp().add_scalar(-1.0)) / self.a.clone();
+        (dta, c_prime)
     }
 
-    fn init_state(&self, batch: usize, device: &Device) -> S4dState {
-        let [h, n2] = self.c_re.dims();
-        let z = Tensor::<3>::zeros([batch, h, n2], device);
+    /// The zero state for `batch` sequences.
+    pub fn init_state(&self, batch: usize) -> S4dState {
+        let [h, n2] = self.a.dims();
+        let z = Tensor::<3>::zeros([batch, h, n2], &self.d.device());
         S4dState::Ready(ComplexTensor::new(z.clone(), z))
     }
 
-    /// Convolution mode over `x` `[B, L, H]`, from `state` (zero when `None`).
-    fn forward(&self, x: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
-        let [_, l, h] = x.dims();
-        let u = x.swap_dims(1, 2); // [B, H, L]
-        let k = s4d_kernel(self.log_dt.val(), self.a(), self.c(), l);
-        let mut y = causal_conv(u.clone(), k) + u.clone() * self.d.val().reshape([1, h, 1]);
+    /// Convolution mode over `u` `[B, H, L]`, from `state` (zero when `None`).
+    pub fn forward(&self, u: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
+        let [_, h, l] = u.dims();
+        let k = s4d_kernel(self.log_dt.clone(), self.a.clone(), self.c.clone(), l);
+        let mut y = causal_conv(u.clone(), k) + u.clone() * self.d.clone().reshape([1, h, 1]);
         let (dta, c_prime) = self.discrete();
         let x0 = state.map(S4dState::resolve);
         if let Some(x0) = &x0 {
@@ -226,20 +274,40 @@ impl SequenceMixer for S4d {
             let contrib = x0h(x0.re.clone()).matmul(cw.re) - x0h(x0.im.clone()).matmul(cw.im);
             y = y + contrib.swap_dims(0, 1).mul_scalar(2.0);
         }
-        let state = S4dState::Pending { u, dta, x0 };
+        (y, S4dState::Pending { u, dta, x0 })
+    }
+
+    /// Recurrent mode for one token `u` `[B, H]`.
+    pub fn step(&self, u: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
+        let (dta, c_prime) = self.discrete();
+        let da = dta.exp().unsqueeze_dim::<3>(0);
+        let prev = state.resolve();
+        let xs = prev.mul(da).add(ComplexTensor::from_real(u.clone().unsqueeze_dim(2)));
+        let yc = xs.clone().mul(c_prime.unsqueeze_dim::<3>(0)).re.sum_dim(2).squeeze_dim::<2>(2).mul_scalar(2.0);
+        (yc + u * self.d.clone().unsqueeze_dim(0), S4dState::Ready(xs))
+    }
+}
+
+impl SequenceMixer for S4d {
+    type State = S4dState;
+
+    fn d_model(&self) -> usize {
+        self.d.dims()[0]
+    }
+
+    fn init_state(&self, batch: usize, _device: &Device) -> S4dState {
+        self.ssm().init_state(batch)
+    }
+
+    /// Convolution mode over `x` `[B, L, H]`, from `state` (zero when `None`).
+    fn forward(&self, x: Tensor<3>, state: Option<S4dState>) -> (Tensor<3>, S4dState) {
+        let (y, state) = self.ssm().forward(x.swap_dims(1, 2), state);
         (self.output(y.swap_dims(1, 2)), state)
     }
 
     /// Recurrent mode for one token `x` `[B, H]`.
     fn step(&self, x: Tensor<2>, state: S4dState) -> (Tensor<2>, S4dState) {
-        let (dta, c_prime) = self.discrete();
-        let da = dta.exp().unsqueeze_dim::<3>(0);
-        let prev = state.resolve();
-        let u: Tensor<3> = x.clone().unsqueeze_dim(2); // [B, H, 1], broadcast over modes
-        let xs = prev.mul(da).add(ComplexTensor::from_real(u));
-        let yc = xs.clone().mul(c_prime.unsqueeze_dim::<3>(0)).re.sum_dim(2).squeeze_dim::<2>(2).mul_scalar(2.0);
-        let y = yc + x * self.d.val().unsqueeze_dim(0);
-        let out = glu(self.output_linear.forward(gelu(y)), 1);
-        (out, S4dState::Ready(xs))
+        let (y, state) = self.ssm().step(x, state);
+        (self.output(y), state)
     }
 }

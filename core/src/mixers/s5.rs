@@ -78,22 +78,6 @@ impl BatchState for S5State {
     }
 }
 
-/// HiPPO-N's eigenvalues with positive imaginary part (−½ + iω, ascending ω) and their unit
-/// eigenvectors as columns `[P, P/2]`: S = −½I + K with K skew, and −iK is Hermitian.
-fn hippo_n(p: usize) -> (Vec<f64>, DMatrix<Complex<f64>>) {
-    let (s, _) = crate::hippo::legs_nplr(p);
-    let h = DMatrix::from_fn(p, p, |i, k| {
-        let skew = if i == k { 0.0 } else { s[[i, k]] };
-        Complex::new(0.0, -skew)
-    });
-    let eig = h.symmetric_eigen();
-    let mut order: Vec<usize> = (0..p).filter(|&j| eig.eigenvalues[j] > 0.0).collect();
-    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
-    order.truncate(p / 2);
-    let v = DMatrix::from_fn(p, order.len(), |i, j| eig.eigenvectors[(i, order[j])]);
-    (order.iter().map(|&j| eig.eigenvalues[j]).collect(), v)
-}
-
 fn tensor2(v: Vec<f64>, shape: [usize; 2], device: &Device) -> Param<Tensor<2>> {
     Param::from_tensor(Tensor::from_data(TensorData::new(v, shape), device))
 }
@@ -117,7 +101,7 @@ impl MixerSpec for S5Config {
     fn init(&self, device: &Device) -> S5 {
         let (h, p) = (self.d_model, self.d_state);
         assert!(p >= 2 && p % 2 == 0, "s5: d_state must be even and at least 2");
-        let (omega, v) = hippo_n(p);
+        let (omega, v) = crate::hippo::legs_normal_eig(p);
         let p2 = omega.len();
         // B ~ LeCun normal [P, H], then B̃ = V* B for the kept modes.
         let b: Vec<f64> =
