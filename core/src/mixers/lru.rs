@@ -94,11 +94,7 @@ impl MixerSpec for LruConfig {
             n > 0 && 0.0 <= self.r_min && self.r_min < self.r_max && self.r_max < 1.0,
             "lru: need d_state > 0 and 0 ≤ r_min < r_max < 1"
         );
-        let u = |d: &Device| Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), d);
-        // ν_log = ln(−½ ln(u (r_max² − r_min²) + r_min²)): |λ|² uniform on the ring
-        let (lo, hi) = (self.r_min * self.r_min, self.r_max * self.r_max);
-        let nu_log = u(device).mul_scalar(hi - lo).add_scalar(lo).log().mul_scalar(-0.5).log();
-        let theta_log = u(device).mul_scalar(self.max_phase).clamp_min(1e-6).log();
+        let (nu_log, theta_log) = ring_init(n, self.r_min, self.r_max, self.max_phase, device);
         // γ_log = ln √(1 − |λ|²) with |λ|² = exp(−2 exp(ν_log))
         let modulus_sq = nu_log.clone().exp().mul_scalar(-2.0).exp();
         let gamma_log = (modulus_sq.neg().add_scalar(1.0)).sqrt().log();
@@ -116,12 +112,28 @@ impl MixerSpec for LruConfig {
     }
 }
 
+/// The ring initialisation of `n` eigenvalues (ν_log, θ_log): |λ|² uniform in [r_min², r_max²],
+/// arg λ uniform in [0, max_phase] (shared with LDStack).
+pub fn ring_init(n: usize, r_min: f64, r_max: f64, max_phase: f64, device: &Device) -> (Tensor<1>, Tensor<1>) {
+    let u = |d: &Device| Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), d);
+    // ν_log = ln(−½ ln(u (r_max² − r_min²) + r_min²)): |λ|² uniform on the ring
+    let (lo, hi) = (r_min * r_min, r_max * r_max);
+    let nu_log = u(device).mul_scalar(hi - lo).add_scalar(lo).log().mul_scalar(-0.5).log();
+    let theta_log = u(device).mul_scalar(max_phase).clamp_min(1e-6).log();
+    (nu_log, theta_log)
+}
+
+/// λ = exp(−exp(ν_log) + i exp(θ_log)).
+pub fn ring_lambda(nu_log: Tensor<1>, theta_log: Tensor<1>) -> ComplexTensor<1> {
+    let modulus = nu_log.exp().neg().exp();
+    let phase = theta_log.exp();
+    ComplexTensor::new(modulus.clone() * phase.clone().cos(), modulus * phase.sin())
+}
+
 impl Lru {
     /// λ `[N]`.
     fn lambda(&self) -> ComplexTensor<1> {
-        let modulus = self.nu_log.val().exp().neg().exp();
-        let phase = self.theta_log.val().exp();
-        ComplexTensor::new(modulus.clone() * phase.clone().cos(), modulus * phase.sin())
+        ring_lambda(self.nu_log.val(), self.theta_log.val())
     }
 
     /// γ ⊙ B u for inputs `u` `[…, H]` → `[…, N]` (re, im).

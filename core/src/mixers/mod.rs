@@ -41,6 +41,7 @@ registry! {
     h3::H3(H3Config),
     liquid_s4::LiquidS4(LiquidS4Config),
     tnn::Tnn(TnnConfig),
+    ldstack::LdStack(LdStackConfig),
 }
 
 /// The name of the mixer the apps use when none is chosen (the registry's first).

@@ -76,11 +76,21 @@ pub struct Common {
     /// Number of residual blocks.
     #[arg(long, default_value_t = 2)]
     layers: usize,
+    /// Equal parameter budgets: each model's width is chosen (a multiple of 8) so that the whole
+    /// model, embedding and head included, has the parameter count nearest this one (instead of
+    /// one `--d-model` for all).
+    #[arg(long)]
+    pub params: Option<usize>,
 }
 
 impl Common {
-    /// (label, backbone) of every compared model.
+    /// (label, backbone) of every compared model at `--d-model`.
     pub fn models(&self) -> Result<Vec<(String, BackboneConfig)>> {
+        self.models_at(self.d_model)
+    }
+
+    /// (label, backbone) of every compared model at width `d_model`.
+    fn models_at(&self, d_model: usize) -> Result<Vec<(String, BackboneConfig)>> {
         let names: Vec<String> = if self.mixers.is_empty() {
             COMPARED_BY_DEFAULT.iter().map(|s| s.to_string()).collect()
         } else if self.mixers.iter().any(|m| m == ALL) {
@@ -90,11 +100,11 @@ impl Common {
         };
         let mut models = Vec::new();
         for name in &names {
-            let block = BlockConfig::canonical(MixerConfig::by_name(name, self.d_model)?);
+            let block = BlockConfig::canonical(MixerConfig::by_name(name, d_model)?);
             models.push((name.clone(), BackboneConfig::uniform(block, self.layers)));
         }
         for layout in &self.hybrid {
-            models.push((layout.clone(), parse_layout(layout, Some(self.layers), &LayerTemplate::new(self.d_model))?));
+            models.push((layout.clone(), parse_layout(layout, Some(self.layers), &LayerTemplate::new(d_model))?));
         }
         // Each option goes to every model with a layer that takes it; one that none takes is an error.
         for o in &self.mixer_opt {
@@ -112,6 +122,43 @@ impl Common {
         }
         Ok(models)
     }
+}
+
+/// `--params N`: every model at the width (a multiple of 8, 16 … 1024) whose whole token model
+/// has the parameter count nearest `target`. Widths a family cannot take (a head size that does
+/// not divide it) are skipped.
+fn match_params(c: &Common, target: usize, vocab: usize, n_classes: usize) -> Result<Vec<(String, BackboneConfig)>> {
+    let device = Device::flex();
+    let count = |backbone: &BackboneConfig| -> Option<usize> {
+        let cfg = TokenModelConfig { vocab, n_classes, backbone: backbone.clone() };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cfg.init(&device).parameter_count())).ok()
+    };
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let n = c.models_at(c.d_model)?.len();
+    let mut best: Vec<Option<(usize, usize, (String, BackboneConfig))>> = vec![None; n];
+    for width in (16..=1024).step_by(8) {
+        let models = c.models_at(width)?;
+        let mut all_above = true;
+        for (i, m) in models.into_iter().enumerate() {
+            let Some(p) = count(&m.1) else { continue };
+            all_above &= p > 2 * target;
+            if best[i].as_ref().is_none_or(|b| p.abs_diff(target) < b.1.abs_diff(target)) {
+                best[i] = Some((width, p, m));
+            }
+        }
+        if all_above {
+            break;
+        }
+    }
+    std::panic::set_hook(quiet);
+    let mut out = Vec::new();
+    for (i, b) in best.into_iter().enumerate() {
+        let Some((width, p, m)) = b else { bail!("--params {target}: model {i} builds at no width from 16 to 1024") };
+        println!("{:<24} width {width:>4}: {p} parameters", m.0);
+        out.push(m);
+    }
+    Ok(out)
 }
 
 #[derive(Args, Debug, Clone)]
@@ -251,6 +298,7 @@ fn train_one(
     Ok(serde_json::json!({
         "mixer": label,
         "layout": backbone.describe(),
+        "d_model": backbone.d_model(),
         "params": params,
         "train_seconds": train_seconds,
         "test_accuracy": test_accuracy,
@@ -268,12 +316,16 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
     a.apply_quick();
     let device = a.train.machine.device()?;
     let out = a.train.out.clone();
-    let models = a.common.models()?;
+    let mut models = a.common.models()?;
     if models.is_empty() {
         bail!("no model to compare: give --mixers or --hybrid");
     }
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
     let mut s = setup(&a)?;
+    if let Some(target) = a.common.params {
+        println!("widths for about {target} parameters each:");
+        models = match_params(&a.common, target, s.vocab, s.n_classes)?;
+    }
     let task_name = a.task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
     let steps = a.train.steps_or(|| 700);
     println!(
@@ -302,7 +354,7 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
     let metrics = serde_json::json!({
         "task": task_name,
         "task_config": s.task_json,
-        "model": {"d_model": c.d_model, "layers": c.layers},
+        "model": {"d_model": c.d_model, "layers": c.layers, "params_target": c.params},
         "train": {"steps": steps, "batch": t.batch, "lr": t.lr, "seed": t.seed},
         "results": results,
         "cost": cost,

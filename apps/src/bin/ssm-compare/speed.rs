@@ -155,6 +155,9 @@ pub fn markdown(rows: &[serde_json::Value], labels: &[String], lens: &[usize]) -
 /// `ssm-compare speed`: every model at every length, forward and forward + backward.
 pub fn run_speed(a: SpeedArgs) -> Result<()> {
     let device = a.machine.device()?;
+    if a.common.params.is_some() {
+        anyhow::bail!("--params applies to training runs; `speed` times every model at --d-model");
+    }
     let models = a.common.models()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
     println!("{:<24} {:>7} {:>12} {:>14}", "model", "len", "forward ms", "fwd+bwd ms");
