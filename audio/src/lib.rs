@@ -1,1 +1,8 @@
-//! ssm-audio
+//! ssm-audio: audio data (WAV in and out, band-limited resampling, log-mel and MFCC features,
+//! labelled folders such as the Free Spoken Digit Dataset) for the state-space models of
+//! `ssm-core`.
+
+pub mod dataset;
+pub mod features;
+pub mod resample;
+pub mod wav;
