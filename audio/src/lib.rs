@@ -4,5 +4,7 @@
 
 pub mod dataset;
 pub mod features;
+pub mod models;
 pub mod resample;
+pub mod train;
 pub mod wav;

@@ -311,3 +311,41 @@ pub fn scatter(
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
 }
+
+/// A heatmap PNG (a spectrogram): `values[x][y]` over x ∈ [0, x_max), y ∈ [0, y_max), colour
+/// from dark (the smallest value) to bright (the largest).
+pub fn heatmap(path: &Path, title: &str, x: (&str, f64), y: (&str, f64), values: &[Vec<f32>]) -> Result<(), FileError> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| FileError::new(path, e.to_string());
+    let (nx, ny) = (values.len(), values.first().map_or(0, Vec::len));
+    if nx == 0 || ny == 0 {
+        return Err(FileError::new(path, "nothing to draw: an empty spectrogram"));
+    }
+    let lo = values.iter().flatten().copied().fold(f32::INFINITY, f32::min);
+    let hi = values.iter().flatten().copied().fold(f32::NEG_INFINITY, f32::max);
+    let root = BitMapBackend::new(path, (900, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x.1, 0.0..y.1)
+        .map_err(|e| err(&e))?;
+    chart.configure_mesh().disable_mesh().x_desc(x.0).y_desc(y.0).draw().map_err(|e| err(&e))?;
+    let (dx, dy) = (x.1 / nx as f64, y.1 / ny as f64);
+    let cells = values.iter().enumerate().flat_map(|(i, col)| col.iter().enumerate().map(move |(j, &v)| (i, j, v)));
+    chart
+        .draw_series(cells.map(|(i, j, v)| {
+            let f = if hi > lo { ((v - lo) / (hi - lo)) as f64 } else { 0.0 };
+            // dark blue → magenta → yellow
+            let colour =
+                RGBColor((255.0 * f.sqrt()) as u8, (255.0 * f * f) as u8, (120.0 * (1.0 - f) + 40.0 * f) as u8);
+            Rectangle::new(
+                [(i as f64 * dx, j as f64 * dy), ((i + 1) as f64 * dx, (j + 1) as f64 * dy)],
+                colour.filled(),
+            )
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}

@@ -1,0 +1,91 @@
+//! Batches for the runner: clips loaded once (resampled, cropped or padded), shuffled per epoch
+//! by the seed, turned into the model's input per batch.
+
+use crate::dataset::{Clip, load_clip};
+use crate::models::{AudioBatch, AudioModel, AudioModelConfig};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use ssm_core::error::FileError;
+use ssm_core::train::DataSource;
+
+/// Clips at the model's rate and length, with their labels.
+#[derive(Debug, Clone)]
+pub struct LoadedClips {
+    pub samples: Vec<Vec<f32>>,
+    pub labels: Vec<i64>,
+}
+
+impl LoadedClips {
+    pub fn load(clips: &[Clip], rate: u32, len: usize) -> Result<Self, FileError> {
+        let mut samples = Vec::with_capacity(clips.len());
+        for c in clips {
+            samples.push(load_clip(&c.path, rate, len)?);
+        }
+        Ok(Self { samples, labels: clips.iter().map(|c| c.label as i64).collect() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The batch of clips `idx`.
+    pub fn batch(&self, cfg: &AudioModelConfig, idx: &[usize], device: &Device) -> AudioBatch {
+        let flat: Vec<f32> = idx.iter().flat_map(|&i| self.samples[i].iter().copied()).collect();
+        AudioBatch { x: cfg.features(&flat, idx.len(), device), labels: idx.iter().map(|&i| self.labels[i]).collect() }
+    }
+
+    /// Consecutive batches of every clip, in order.
+    pub fn batches(&self, cfg: &AudioModelConfig, batch: usize, device: &Device) -> Vec<AudioBatch> {
+        let idx: Vec<usize> = (0..self.len()).collect();
+        idx.chunks(batch.max(1)).map(|c| self.batch(cfg, c, device)).collect()
+    }
+}
+
+/// Training batches (a seeded shuffle per epoch) and the evaluation clips.
+pub struct AudioSource {
+    pub cfg: AudioModelConfig,
+    pub train: LoadedClips,
+    pub eval: LoadedClips,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl DataSource<AudioBatch> for AudioSource {
+    fn train_batch(&mut self, step: usize, device: &Device) -> AudioBatch {
+        let n = self.train.len();
+        let per_epoch = n.div_ceil(self.batch).max(1);
+        let (epoch, within) = (step / per_epoch, step % per_epoch);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        let idx: Vec<usize> = order.into_iter().cycle().skip(within * self.batch).take(self.batch.min(n)).collect();
+        self.train.batch(&self.cfg, &idx, device)
+    }
+
+    fn eval_batches(&self, device: &Device) -> Vec<AudioBatch> {
+        self.eval.batches(&self.cfg, self.batch, device)
+    }
+}
+
+/// Class probabilities `[clips][classes]` from a model on a plain (non-autodiff) device.
+pub fn predict(
+    model: &AudioModel,
+    cfg: &AudioModelConfig,
+    clips: &LoadedClips,
+    batch: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(clips.len());
+    for b in clips.batches(cfg, batch, device) {
+        let p = burn::tensor::activation::softmax(model.forward(b.x), 1);
+        let k = p.dims()[1];
+        let v = p.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        out.extend(v.chunks(k).map(|row| row.to_vec()));
+    }
+    out
+}
