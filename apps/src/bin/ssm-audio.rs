@@ -184,7 +184,7 @@ fn confusion(probs: &[Vec<f32>], labels: &[i64], k: usize) -> (Vec<Vec<usize>>, 
 
 fn load(clips: &[Clip], cfg: &AudioModelConfig, what: &str) -> Result<LoadedClips> {
     let (rate, len) = cfg.input();
-    eprintln!("reading {} {what} clips ({} samples at {rate} Hz each)", clips.len(), len);
+    println!("reading {} {what} clips ({} samples at {rate} Hz each)", clips.len(), len);
     Ok(LoadedClips::load(clips, rate, len)?)
 }
 
@@ -201,7 +201,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let adev = device.clone().autodiff();
     device.seed(a.train.seed);
     let model = cfg.init(&adev);
-    eprintln!("{:?} model, {} parameters", a.model, model.num_params());
+    println!("{:?} model, {} parameters", a.model, model.num_params());
     write_json(&out.join("config.json"), &RunInfo { model: cfg.clone(), classes: folder.classes.clone() })?;
     // The evaluation set is the test split: reported each epoch, never used to pick a model.
     let mut source =

@@ -5,6 +5,7 @@
 //! one-channel image, so AuM is `ssm_vision`'s [`Vim`] on [`crate::features::log_mel`] input.
 
 pub mod raw;
+pub mod sashimi;
 
 use crate::features::{MelConfig, log_mel};
 use burn::module::Module;
