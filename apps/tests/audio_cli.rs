@@ -75,6 +75,38 @@ fn train_eval_predict_and_draw() {
         let line = p.lines().find(|l| l.contains("3.wav")).expect("a line per file");
         assert_eq!(line.split('\t').count(), 3, "{line}");
     }
+    // SaShiMi on 0.032 s windows: trains, reports bits per sample, generates a WAV.
+    let out = d.join("sashimi");
+    let o = bin()
+        .args(["train", "--model", "sashimi", "--d-model", "8", "--layers", "1", "--stages", "3", "--seconds", "0.032"])
+        .args(["--epochs", "1", "--batch", "4", "--test-fraction", "0.2", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = ok(&o);
+    assert!(text.contains("bits/sample"), "{text}");
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(m["test_nll_bits"].as_f64().is_some_and(|b| b > 0.0 && b < 12.0), "{m}");
+    assert!(m["unigram_entropy_bits"].as_f64().is_some_and(|b| b > 0.0 && b <= 8.0), "{m}");
+    let wav = d.join("gen.wav");
+    let g = ok(&bin()
+        .args(["generate", "--seconds", "0.05", "--model"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&wav)
+        .arg("--prompt")
+        .arg(data.join("low/1.wav"))
+        .output()
+        .unwrap());
+    assert!(g.contains("samples/s"), "{g}");
+    let back = ssm_audio::wav::read_wav(&wav).unwrap();
+    assert_eq!((back.rate, back.samples.len()), (8000, 400));
+    one_error_line(
+        &bin().args(["eval", "--model"]).arg(&out).arg("--data").arg(&data).output().unwrap(),
+        "use `generate`",
+    );
     let png = d.join("spec.png");
     ok(&bin().arg("spectrogram").arg(data.join("high/0.wav")).arg("--out").arg(&png).output().unwrap());
     assert!(image::open(&png).is_ok() && image::open(d.join("spec-waveform.png")).is_ok());

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use ssm_core::error::FileError;
-use ssm_core::train::DataSource;
+use ssm_core::train::{DataSource, Stats};
 
 /// Clips at the model's rate and length, with their labels.
 #[derive(Debug, Clone)]
@@ -32,6 +32,22 @@ impl LoadedClips {
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Windows of `len` samples from the middle of each clip at least that long (shorter clips
+    /// are left out), for sample-level models that must not learn padding.
+    pub fn load_windows(clips: &[Clip], rate: u32, len: usize) -> Result<Self, FileError> {
+        let (mut samples, mut labels) = (Vec::new(), Vec::new());
+        for c in clips {
+            let audio = crate::wav::read_wav(&c.path)?;
+            let x = crate::resample::resample(&audio.samples, audio.rate, rate);
+            if x.len() >= len {
+                let start = (x.len() - len) / 2;
+                samples.push(x[start..start + len].to_vec());
+                labels.push(c.label as i64);
+            }
+        }
+        Ok(Self { samples, labels })
     }
 
     /// The batch of clips `idx`.
@@ -69,6 +85,15 @@ impl DataSource<AudioBatch> for AudioSource {
 
     fn eval_batches(&self, device: &Device) -> Vec<AudioBatch> {
         self.eval.batches(&self.cfg, self.batch, device)
+    }
+
+    /// For SaShiMi: the evaluation loss in bits per sample.
+    fn eval_metrics(&self, eval: &Stats) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if self.cfg.is_generative() {
+            m.insert("test_nll_bits".into(), (eval.loss() / std::f64::consts::LN_2).into());
+        }
+        m
     }
 }
 

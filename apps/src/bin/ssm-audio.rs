@@ -4,15 +4,21 @@
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use ssm_apps::{Machine, MixerArgs, TrainFlags, exit_on_error, parse_with_defaults, update_metrics, write_json};
 use ssm_audio::dataset::{AudioFolder, Clip};
 use ssm_audio::features::{MelConfig, log_mel};
 use ssm_audio::models::raw::RawConfig;
+use ssm_audio::models::sashimi::{LEVELS, SashimiConfig, mu_law_decode, mu_law_encode};
 use ssm_audio::models::{AudioModel, AudioModelConfig};
+use ssm_audio::resample::resample;
 use ssm_audio::train::{AudioSource, LoadedClips, predict};
-use ssm_audio::wav::read_wav;
+use ssm_audio::wav::{Audio, read_wav, write_wav};
 use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::{BlockConfig, Combine};
 use ssm_core::plot;
@@ -38,6 +44,8 @@ enum Cmd {
     Eval(EvalArgs),
     /// The most likely classes of WAV files.
     Predict(PredictArgs),
+    /// Sample audio from a trained SaShiMi model, one sample at a time (recurrent mode).
+    Generate(GenerateArgs),
     /// A WAV file's log-mel spectrogram and waveform as PNGs.
     Spectrogram(SpectrogramArgs),
 }
@@ -48,6 +56,8 @@ enum ModelName {
     Raw,
     /// Audio Mamba: bidirectional Mamba over log-mel patches with a middle class token.
     Aum,
+    /// SaShiMi: an autoregressive multi-scale U-Net over µ-law samples (generation).
+    Sashimi,
 }
 
 #[derive(Args, Debug)]
@@ -57,25 +67,31 @@ struct TrainArgs {
     data: PathBuf,
     #[arg(long, value_enum, default_value_t = ModelName::Raw)]
     model: ModelName,
-    /// The raw model's mixer (any registered family) and its options.
-    #[command(flatten)]
-    mixer: MixerArgs,
+    /// The mixer of the raw model's and SaShiMi's blocks (any registered family; default s4d
+    /// for raw, s4 for SaShiMi).
+    #[arg(long, value_parser = ssm_apps::mixer_names())]
+    mixer: Option<String>,
+    /// A mixer setting, `key=value` (e.g. d_state=32); repeatable.
+    #[arg(long = "mixer-opt", value_name = "KEY=VALUE")]
+    mixer_opt: Vec<String>,
     /// The model's sample rate (recordings at other rates are resampled).
     #[arg(long, default_value_t = 8000)]
     rate: u32,
-    /// Clip length in seconds (longer clips are cropped, shorter ones padded with silence).
-    #[arg(long, default_value_t = 0.75)]
-    seconds: f64,
+    /// Clip length in seconds: classifiers crop longer clips and pad shorter ones with silence;
+    /// SaShiMi trains on windows this long from the middle of the clips that are (default 0.75
+    /// for classifiers, 0.256 for SaShiMi).
+    #[arg(long)]
+    seconds: Option<f64>,
     /// Width of the first stage (raw; doubled at each pooling) or of the model (AuM).
     #[arg(long, default_value_t = 32)]
     d_model: usize,
     /// Blocks per stage (raw) or in all (AuM).
     #[arg(long, default_value_t = 2)]
     layers: usize,
-    /// Stages of the raw model.
+    /// Stages of the raw model, pooling levels of SaShiMi.
     #[arg(long, default_value_t = 3)]
     stages: usize,
-    /// Down-pooling factor between stages.
+    /// Down-pooling factor between stages (levels).
     #[arg(long, default_value_t = 4)]
     pool: usize,
     /// Causal blocks in the raw model (default: bidirectional, as S4 on Speech Commands).
@@ -118,6 +134,28 @@ struct PredictArgs {
 }
 
 #[derive(Args, Debug)]
+struct GenerateArgs {
+    /// A `train --model sashimi --out` directory.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// The WAV file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Audio to continue (its samples are fed first; the output holds only the new ones).
+    #[arg(long)]
+    prompt: Option<PathBuf>,
+    /// Softmax temperature of the sampling.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    machine: Machine,
+}
+
+#[derive(Args, Debug)]
 struct SpectrogramArgs {
     file: PathBuf,
     /// The spectrogram PNG (the waveform goes beside it as `<stem>-waveform.png`).
@@ -137,15 +175,18 @@ const TRAIN_DEFAULTS: &[(&str, &str)] =
     &[("epochs", "20"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.01"), ("out", "runs/audio")];
 
 fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
-    let samples = (a.seconds * a.rate as f64).round() as usize;
+    let seconds = a.seconds.unwrap_or(if a.model == ModelName::Sashimi { 0.256 } else { 0.75 });
+    let samples = (seconds * a.rate as f64).round() as usize;
     if samples < 16 {
-        bail!("--seconds {} at --rate {} gives {samples} samples: too short", a.seconds, a.rate);
+        bail!("--seconds {seconds} at --rate {} gives {samples} samples: too short", a.rate);
     }
+    let mixer = |default: &str| a.mixer.clone().unwrap_or_else(|| default.to_string());
     Ok(match a.model {
         ModelName::Raw => {
             let mut stages = Vec::new();
             for s in 0..a.stages.max(1) {
-                let mut block = BlockConfig::canonical(a.mixer.config(a.d_model << s)?);
+                let m = MixerArgs { mixer: mixer("s4d"), mixer_opt: a.mixer_opt.clone() };
+                let mut block = BlockConfig::canonical(m.config(a.d_model << s)?);
                 if !a.causal {
                     block.bidirectional = Some(Combine::Sum);
                 }
@@ -166,6 +207,19 @@ fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
                 bail!("--patch {} is larger than the {}×{} spectrogram", a.patch, input.height, input.width);
             }
             AudioModelConfig::Aum { vim, mel, samples }
+        }
+        ModelName::Sashimi => {
+            let net = SashimiConfig {
+                mixer: mixer("s4"),
+                mixer_opt: a.mixer_opt.clone(),
+                d_model: a.d_model,
+                blocks: a.layers.max(1),
+                pool: vec![a.pool.max(1); a.stages.saturating_sub(1)],
+                expand: 2,
+                ff: 2,
+            };
+            net.init(&Device::flex())?; // checks the mixer settings now, with a clear error
+            AudioModelConfig::Sashimi { net, rate: a.rate, samples }
         }
     })
 }
@@ -194,13 +248,21 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let cfg = model_config(&a, folder.classes.len())?;
     let out = a.train.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
-    let train = load(&folder.train, &cfg, "training")?;
-    let test = load(&folder.test, &cfg, "test")?;
+    let (train, test) = if cfg.is_generative() {
+        let (rate, len) = cfg.input();
+        println!("reading windows of {len} samples at {rate} Hz from the clips at least that long");
+        (LoadedClips::load_windows(&folder.train, rate, len)?, LoadedClips::load_windows(&folder.test, rate, len)?)
+    } else {
+        (load(&folder.train, &cfg, "training")?, load(&folder.test, &cfg, "test")?)
+    };
+    if train.is_empty() || test.is_empty() {
+        bail!("{}: no clip is {} samples long: use a shorter --seconds", a.data.display(), cfg.input().1);
+    }
     let per_epoch = train.len().div_ceil(a.train.batch.max(1));
     let tc = a.train.config(a.train.steps_or(|| per_epoch * a.train.epochs));
     let adev = device.clone().autodiff();
     device.seed(a.train.seed);
-    let model = cfg.init(&adev);
+    let model = cfg.init(&adev)?;
     println!("{:?} model, {} parameters", a.model, model.num_params());
     write_json(&out.join("config.json"), &RunInfo { model: cfg.clone(), classes: folder.classes.clone() })?;
     // The evaluation set is the test split: reported each epoch, never used to pick a model.
@@ -208,7 +270,44 @@ fn run_train(a: TrainArgs) -> Result<()> {
         AudioSource { cfg: cfg.clone(), train, eval: test.clone(), batch: a.train.batch, seed: a.train.seed };
     let fitted = fit(model, &mut source, &tc, &adev)?;
     let model = fitted.model.valid();
+    if cfg.is_generative() {
+        return report_nll(&out, &model, &cfg, &source.train, &test, &device.clone().inner());
+    }
     report(&out, &model, &cfg, &test, &folder.classes, &device.clone().inner(), "test")
+}
+
+/// Bits per sample of the first-order entropy of µ-law tokens.
+fn unigram_bits(clips: &LoadedClips) -> f64 {
+    let mut counts = [0usize; LEVELS];
+    for x in clips.samples.iter().flatten() {
+        counts[mu_law_encode(*x) as usize] += 1;
+    }
+    let n = counts.iter().sum::<usize>().max(1) as f64;
+    counts.iter().filter(|&&c| c > 0).map(|&c| -(c as f64 / n) * (c as f64 / n).log2()).sum()
+}
+
+/// SaShiMi's test NLL (bits per sample) beside the training data's µ-law unigram entropy.
+fn report_nll(
+    out: &Path,
+    model: &AudioModel,
+    cfg: &AudioModelConfig,
+    train: &LoadedClips,
+    test: &LoadedClips,
+    device: &Device,
+) -> Result<()> {
+    let mut stats = ssm_core::train::Stats::default();
+    for b in test.batches(cfg, 8, device) {
+        stats.add(ssm_core::train::Trainable::loss(model, &b).1);
+    }
+    let bits = stats.loss() / std::f64::consts::LN_2;
+    let unigram = unigram_bits(train);
+    println!("test NLL {bits:.4} bits/sample over {} windows (µ-law unigram entropy {unigram:.4})", test.len());
+    update_metrics(
+        out,
+        serde_json::json!({"test_nll_bits": bits, "unigram_entropy_bits": unigram, "test_windows": test.len()}),
+    )?;
+    println!("wrote {}", out.join("metrics.json").display());
+    Ok(())
 }
 
 /// Test accuracy and the confusion matrix into metrics.json and confusion.png.
@@ -240,13 +339,19 @@ fn open_run(dir: &Path, device: &Device) -> Result<(RunInfo, AudioModel)> {
         std::fs::read_to_string(&path).with_context(|| format!("{}: not a trained ssm-audio run", path.display()))?;
     let info: RunInfo =
         serde_json::from_str(&text).with_context(|| format!("{}: not an ssm-audio config", path.display()))?;
-    let model = load_checkpoint(&model_dir(dir), info.model.init(device))?;
+    let model = load_checkpoint(&model_dir(dir), info.model.init(device)?)?;
     Ok((info, model))
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (info, model) = open_run(&a.model, &device)?;
+    if info.model.is_generative() {
+        bail!(
+            "{}: a SaShiMi model generates audio (use `generate`); its test NLL is in metrics.json",
+            a.model.display()
+        );
+    }
     let folder = AudioFolder::open(&a.data, 0.1, 0)?;
     if folder.classes != info.classes {
         bail!("{}: classes {:?} differ from the model's {:?}", a.data.display(), folder.classes, info.classes);
@@ -258,6 +363,9 @@ fn run_eval(a: EvalArgs) -> Result<()> {
 fn run_predict(a: PredictArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (info, model) = open_run(&a.model, &device)?;
+    if info.model.is_generative() {
+        bail!("{}: a SaShiMi model does not classify (use `generate`)", a.model.display());
+    }
     let clips: Vec<Clip> = a.files.iter().map(|p| Clip { path: p.clone(), label: 0 }).collect();
     let probs = predict(&model, &info.model, &load(&clips, &info.model, "input")?, 32, &device);
     for (file, p) in a.files.iter().zip(probs) {
@@ -267,6 +375,56 @@ fn run_predict(a: PredictArgs) -> Result<()> {
             order.iter().take(a.top_k.max(1)).map(|&c| format!("{} {:.3}", info.classes[c], p[c])).collect();
         println!("{}\t{}", file.display(), top.join("\t"));
     }
+    Ok(())
+}
+
+fn run_generate(a: GenerateArgs) -> Result<()> {
+    let device = a.machine.device()?;
+    let (info, model) = open_run(&a.model, &device)?;
+    let AudioModel::Sashimi(net) = &model else {
+        bail!("{}: not a SaShiMi model (train one with --model sashimi)", a.model.display());
+    };
+    if !(a.seconds > 0.0) || !(a.temperature > 0.0) {
+        bail!("--seconds and --temperature must be positive");
+    }
+    let (rate, _) = info.model.input();
+    let mut state = net.init_state(1, &device);
+    let token = |q: i64| Tensor::<1, Int>::from_data(TensorData::new(vec![q], [1]), &device);
+    let prompt: Vec<i64> = match &a.prompt {
+        Some(p) => {
+            let audio = read_wav(p)?;
+            resample(&audio.samples, audio.rate, rate).iter().map(|&x| mu_law_encode(x)).collect()
+        }
+        None => vec![mu_law_encode(0.0)],
+    };
+    let mut logits = None;
+    for &q in &prompt {
+        logits = Some(net.step(token(q), &mut state));
+    }
+    let n = (a.seconds * rate as f64).round() as usize;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut samples = Vec::with_capacity(n);
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let l = logits.take().expect("a prompt of at least one sample");
+        let p = softmax(l.div_scalar(a.temperature), 1)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap_or_default();
+        let u: f64 = rng.random();
+        let mut acc = 0.0;
+        let q = p.iter().position(|&pi| {
+            acc += pi;
+            acc >= u
+        });
+        let q = q.unwrap_or(LEVELS - 1) as i64;
+        samples.push(mu_law_decode(q));
+        logits = Some(net.step(token(q), &mut state));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    write_wav(&a.out, &Audio { samples, rate })?;
+    println!("wrote {} ({n} samples at {rate} Hz) in {secs:.1} s: {:.0} samples/s", a.out.display(), n as f64 / secs);
     Ok(())
 }
 
@@ -307,6 +465,7 @@ fn main() {
         Cmd::Train(a) => run_train(a),
         Cmd::Eval(a) => run_eval(a),
         Cmd::Predict(a) => run_predict(a),
+        Cmd::Generate(a) => run_generate(a),
         Cmd::Spectrogram(a) => run_spectrogram(a),
     });
 }
