@@ -37,6 +37,7 @@ pub mod loss;
 pub mod lti;
 pub mod mixers;
 pub mod models;
+pub mod monarch;
 pub mod plot;
 pub mod tasks;
 pub mod train;

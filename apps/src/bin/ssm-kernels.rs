@@ -12,6 +12,7 @@ use ssm_core::kernels::ops::SsmKernels;
 use ssm_core::kernels::{
     ScanArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference, selective_scan,
 };
+use ssm_core::monarch::monarch_causal_conv;
 use ssm_core::{ComplexTensor, kernels};
 
 #[derive(Parser, Debug)]
@@ -44,6 +45,36 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Instead of the suite: the causal convolution by the rustfft kernel beside its GEMM
+    /// (FlashFFTConv / Monarch) form at these lengths (batch 1, --sweep-channels channels,
+    /// kernel as long as the input), forward, median of --reps.
+    #[arg(long, value_delimiter = ',')]
+    fft_sweep: Option<Vec<usize>>,
+    /// Channels of --fft-sweep.
+    #[arg(long, default_value_t = 64)]
+    sweep_channels: usize,
+}
+
+/// `--fft-sweep`: milliseconds of both convolution paths per length and their ratio.
+fn fft_sweep(lens: &[usize], h: usize, reps: usize, json: Option<&std::path::Path>) {
+    let dev = Device::flex();
+    println!("threads: {}", rayon::current_num_threads());
+    println!("{:>8} {:>16} {:>16} {:>14}", "length", "rustfft ms", "GEMM (Monarch) ms", "GEMM / rustfft");
+    let mut rows = Vec::new();
+    for &l in lens {
+        let u = rand3([1, h, l], -1.0, 1.0, &dev);
+        let k: Tensor<2> = Tensor::random([h, l], Distribution::Uniform(-1.0, 1.0), &dev);
+        let fft = median_secs(reps, || drop(causal_conv(u.clone(), k.clone())));
+        let gemm = median_secs(reps, || drop(monarch_causal_conv(u.clone(), k.clone())));
+        println!("{l:>8} {:>16.2} {:>16.2} {:>14.2}", fft * 1e3, gemm * 1e3, gemm / fft);
+        rows.push(serde_json::json!({"len": l, "channels": h, "rustfft_seconds": fft, "monarch_seconds": gemm}));
+    }
+    if let Some(path) = json {
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&rows).unwrap_or_default()) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
 }
 
 struct Row {
@@ -91,6 +122,9 @@ fn main() {
     }
     if let Some(t) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().expect("thread pool");
+    }
+    if let Some(lens) = &args.fft_sweep {
+        return fft_sweep(lens, args.sweep_channels, args.reps, args.json.as_deref());
     }
     let dev = Device::flex();
     let adev = Device::flex().autodiff();
