@@ -384,7 +384,8 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
     let AudioModel::Sashimi(net) = &model else {
         bail!("{}: not a SaShiMi model (train one with --model sashimi)", a.model.display());
     };
-    if !(a.seconds > 0.0) || !(a.temperature > 0.0) {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !positive(a.seconds) || !positive(a.temperature) {
         bail!("--seconds and --temperature must be positive");
     }
     let (rate, _) = info.model.input();

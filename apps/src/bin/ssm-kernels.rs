@@ -69,11 +69,11 @@ fn fft_sweep(lens: &[usize], h: usize, reps: usize, json: Option<&std::path::Pat
         println!("{l:>8} {:>16.2} {:>16.2} {:>14.2}", fft * 1e3, gemm * 1e3, gemm / fft);
         rows.push(serde_json::json!({"len": l, "channels": h, "rustfft_seconds": fft, "monarch_seconds": gemm}));
     }
-    if let Some(path) = json {
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&rows).unwrap_or_default()) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            std::process::exit(1);
-        }
+    if let Some(path) = json
+        && let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&rows).unwrap_or_default())
+    {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        std::process::exit(1);
     }
 }
 

@@ -136,7 +136,9 @@ fn match_params(c: &Common, target: usize, vocab: usize, n_classes: usize) -> Re
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let n = c.models_at(c.d_model)?.len();
-    let mut best: Vec<Option<(usize, usize, (String, BackboneConfig))>> = vec![None; n];
+    /// (width, parameters, model) of the closest match so far.
+    type Match = (usize, usize, (String, BackboneConfig));
+    let mut best: Vec<Option<Match>> = vec![None; n];
     for width in (16..=1024).step_by(8) {
         let models = c.models_at(width)?;
         let mut all_above = true;
