@@ -38,6 +38,7 @@ pub mod lti;
 pub mod mixers;
 pub mod models;
 pub mod monarch;
+pub mod pathfinder;
 pub mod plot;
 pub mod tasks;
 pub mod train;
