@@ -102,3 +102,45 @@ fn quick_default_run_concludes_from_its_numbers() {
     assert!(out.join("compare.png").exists() && out.join("cost.png").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `--suite long-range --quick`: the four tasks (ListOps, image, Pathfinder, text), each with
+/// its results in its own folder; and `--params` picks widths for a parameter budget.
+#[test]
+fn long_range_suite_smoke_run() {
+    use ssm_core::fixtures::data_or_skip;
+    let (Some(listops), Some(image), Some(text)) = (
+        data_or_skip("synthetic_tasks/listops"),
+        data_or_skip("vision/fashion-mnist"),
+        data_or_skip("language/tinyshakespeare/input.txt"),
+    ) else {
+        return;
+    };
+    let out = tmp("long-range");
+    let o = bin()
+        .args(["--suite", "long-range", "--quick", "--mixers", "s4d,attention", "--params", "20000", "--layers", "1"])
+        .args(["--batch", "4", "--cost-lens", "0", "--data"])
+        .arg(&listops)
+        .arg("--image-data")
+        .arg(&image)
+        .arg("--text-data")
+        .arg(&text)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("widths for about 20000 parameters"), "{stdout}");
+    for task in ["listops", "image", "pathfinder", "text"] {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(task).join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(m["task"], task, "{m}");
+        let results = m["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        for r in results {
+            let acc = r["test_accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&acc), "{task}: {r}");
+            assert!(r["params"].as_u64().unwrap() > 5000, "{task}: {r}");
+        }
+    }
+}

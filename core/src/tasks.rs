@@ -189,23 +189,24 @@ impl SyntheticTask {
 pub const LISTOPS_VOCAB: &[&str] =
     &["<pad>", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "[MIN", "[MAX", "[MED", "[SM", "]"];
 
-/// One ListOps split: token sequences and labels 0–9.
+/// One split of a sequence-classification task (LRA ListOps, the long-range suite's image,
+/// Pathfinder and text tasks): token sequences and their labels.
 #[derive(Debug, Clone)]
-pub struct ListOps {
+pub struct Labelled {
     pub sequences: Vec<Vec<i64>>,
     pub labels: Vec<i64>,
 }
 
-impl ListOps {
+impl Labelled {
     /// Reads an LRA ListOps TSV (`Source\tTarget` header), plain or gzipped.
-    pub fn load(path: &Path) -> Result<Self, FileError> {
+    pub fn load_listops(path: &Path) -> Result<Self, FileError> {
         let file = std::fs::File::open(path).map_err(|e| FileError::new(path, e.to_string()))?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
             Box::new(file)
         };
-        let mut out = ListOps { sequences: Vec::new(), labels: Vec::new() };
+        let mut out = Labelled { sequences: Vec::new(), labels: Vec::new() };
         for (i, line) in BufReader::new(reader).lines().enumerate() {
             let line = line.map_err(|e| FileError::new(path, format!("line {}: {e}", i + 1)))?;
             if i == 0 {

@@ -5,7 +5,7 @@ use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::{DEFAULT_MIXER, MixerConfig};
 use ssm_core::models::{TokenModelConfig, TokenTensors};
-use ssm_core::tasks::{ListOps, SyntheticTask};
+use ssm_core::tasks::{Labelled, SyntheticTask};
 use ssm_core::train::{DataSource, TrainConfig, fit};
 use std::io::Write;
 
@@ -67,7 +67,7 @@ fn listops_parses_files_and_rejects_bad_input() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.tsv");
     std::fs::write(&good, "Source\tTarget\n( ( [MAX 2 ) 9 ) ]\t9\n( [SM 1 ) ]\t1\n").unwrap();
-    let d = ListOps::load(&good).unwrap();
+    let d = Labelled::load_listops(&good).unwrap();
     assert_eq!(d.labels, vec![9, 1]);
     assert_eq!(d.sequences[0], vec![12, 3, 10, 15]); // [MAX 2 9 ]
     let b = d.batch(&[0, 1], 100);
@@ -79,18 +79,18 @@ fn listops_parses_files_and_rejects_bad_input() {
     let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
     e.write_all(&std::fs::read(&good).unwrap()).unwrap();
     e.finish().unwrap();
-    assert_eq!(ListOps::load(&gz).unwrap().labels, vec![9, 1]);
+    assert_eq!(Labelled::load_listops(&gz).unwrap().labels, vec![9, 1]);
     // errors name the file and the problem
     let bad = dir.join("bad.tsv");
     std::fs::write(&bad, "Source\tTarget\n( [FOO 1 ) ]\t3\n").unwrap();
-    let err = ListOps::load(&bad).unwrap_err().to_string();
+    let err = Labelled::load_listops(&bad).unwrap_err().to_string();
     assert!(err.contains("bad.tsv") && err.contains("unknown token"), "{err}");
     std::fs::write(&bad, "Source\tTarget\n( [SM 1 ) ]\t12\n").unwrap();
-    assert!(ListOps::load(&bad).unwrap_err().to_string().contains("not 0–9"));
-    assert!(ListOps::load(&dir.join("missing.tsv")).unwrap_err().to_string().contains("missing.tsv"));
+    assert!(Labelled::load_listops(&bad).unwrap_err().to_string().contains("not 0–9"));
+    assert!(Labelled::load_listops(&dir.join("missing.tsv")).unwrap_err().to_string().contains("missing.tsv"));
     // The shared LRA files, when present.
     if let Some(real) = ssm_core::fixtures::data_or_skip("synthetic_tasks/listops/basic_test.tsv.gz") {
-        let d = ListOps::load(&real).unwrap();
+        let d = Labelled::load_listops(&real).unwrap();
         assert_eq!(d.len(), 500);
         assert!(d.sequences.iter().all(|s| s.len() >= 400));
     }

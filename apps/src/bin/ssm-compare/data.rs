@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ssm_core::models::{TokenModel, TokenTensors};
-use ssm_core::tasks::{ListOps, SyntheticTask, TokenBatch};
+use ssm_core::tasks::{Labelled, SyntheticTask, TokenBatch};
 use ssm_core::train::{DataSource, Stats, Trainable};
 use std::path::{Path, PathBuf};
 
@@ -63,16 +63,17 @@ pub fn synthetic_tests(
     Ok(sets)
 }
 
-/// LRA ListOps: random training examples, the validation split for evaluation.
-pub struct ListOpsData {
-    pub train: ListOps,
-    pub val: ListOps,
+/// A sequence-classification task (ListOps, the long-range suite): random training examples,
+/// the validation split for evaluation.
+pub struct LabelledData {
+    pub train: Labelled,
+    pub val: Labelled,
     pub batch: usize,
     pub seed: u64,
     pub max_len: usize,
 }
 
-impl DataSource<TokenTensors> for ListOpsData {
+impl DataSource<TokenTensors> for LabelledData {
     fn train_batch(&mut self, step: usize, device: &Device) -> TokenTensors {
         let mut r = StdRng::seed_from_u64(mix(self.seed, 1, step as u64));
         let idx: Vec<usize> = (0..self.batch).map(|_| r.random_range(0..self.train.len())).collect();
@@ -83,7 +84,7 @@ impl DataSource<TokenTensors> for ListOpsData {
     }
 }
 
-pub fn batches_of(d: &ListOps, batch: usize, max_len: usize) -> Vec<TokenBatch> {
+pub fn batches_of(d: &Labelled, batch: usize, max_len: usize) -> Vec<TokenBatch> {
     (0..d.len()).collect::<Vec<_>>().chunks(batch).map(|c| d.batch(c, max_len)).collect()
 }
 

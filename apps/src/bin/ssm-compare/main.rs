@@ -8,6 +8,7 @@
 //! copying, MQAR (Zoology) and LRA ListOps; `speed` times models against length.
 
 mod data;
+mod long_range;
 mod report;
 mod speed;
 
@@ -15,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use data::{ListOpsData, Synthetic, TestSets, batches_of, listops_file, synthetic_tests, test_stats};
+use data::{LabelledData, Synthetic, TestSets, batches_of, listops_file, synthetic_tests, test_stats};
 use report::{conclude, markdown_table, plot_accuracy, print_table};
 use speed::{SpeedArgs, Timing, plot_times, time_model};
 use ssm_apps::{TrainFlags, write_json};
@@ -27,7 +28,7 @@ use ssm_core::train::write_atomic;
 /// `--mixers all`: every registered family.
 const ALL: &str = "all";
 use ssm_core::models::{TokenModel, TokenModelConfig};
-use ssm_core::tasks::{LISTOPS_VOCAB, ListOps, SyntheticTask};
+use ssm_core::tasks::{LISTOPS_VOCAB, Labelled, SyntheticTask};
 use ssm_core::train::fit;
 use std::path::PathBuf;
 
@@ -47,13 +48,26 @@ enum Cmd {
     Speed(SpeedArgs),
 }
 
-/// The tasks: the survey's synthetic ones and LRA ListOps.
+/// The tasks: the survey's synthetic ones, LRA ListOps and the rest of the long-range suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Task {
     SelectiveCopying,
     InductionHeads,
     Mqar,
     Listops,
+    /// Fashion-MNIST as 784-pixel sequences.
+    Image,
+    /// Generated 32×32 Pathfinder (1,024 pixels).
+    Pathfinder,
+    /// Byte-level speaker identification in tiny-shakespeare (512-byte passages).
+    Text,
+}
+
+/// Groups of tasks run one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    /// ListOps, image, Pathfinder and text, each in its own folder under --out.
+    LongRange,
 }
 
 /// The models compared and their size.
@@ -198,6 +212,21 @@ struct TrainArgs {
     /// ListOps directory (basic_{train,val,test}.tsv[.gz]).
     #[arg(long, default_value = "../shared/data/synthetic_tasks/listops")]
     data: PathBuf,
+    /// Fashion-MNIST directory (idx files) for the image task.
+    #[arg(long, default_value = "../shared/data/vision/fashion-mnist")]
+    image_data: PathBuf,
+    /// The tiny-shakespeare text file for the text task.
+    #[arg(long, default_value = "../shared/data/language/tinyshakespeare/input.txt")]
+    text_data: PathBuf,
+    /// Training examples of the image and Pathfinder tasks.
+    #[arg(long, default_value_t = 10000)]
+    examples: usize,
+    /// Validation and test examples (each) of the image and Pathfinder tasks.
+    #[arg(long, default_value_t = 1000)]
+    eval_examples: usize,
+    /// Run a suite of tasks instead of --task (each in `--out/<task>`).
+    #[arg(long, value_enum)]
+    suite: Option<Suite>,
     /// Per model: steps, batch, lr, …; `--out` holds one folder per model, `--resume`
     /// continues each from its checkpoint there.
     #[command(flatten)]
@@ -218,6 +247,7 @@ impl TrainArgs {
     fn apply_quick(&mut self) {
         if self.quick {
             (self.train.steps, self.len, self.test_size, self.train.epochs) = (Some(20), Some(16), 64, 2);
+            (self.examples, self.eval_examples) = (64, 32);
             self.eval_lens = Some(vec![64]);
             self.cost_lens = vec![256, 1024];
         }
@@ -232,21 +262,44 @@ struct Setup {
     task_json: serde_json::Value,
     tests: TestSets,
     synthetic: Option<SyntheticTask>,
-    listops: Option<ListOpsData>,
+    labelled: Option<LabelledData>,
+}
+
+/// The splits of a sequence-classification task with its natural length, or `None` for the
+/// generated synthetic tasks.
+fn classification_splits(a: &TrainArgs) -> Result<Option<(long_range::Splits, usize)>> {
+    let (n, e, seed) = (a.examples, a.eval_examples, a.train.seed);
+    Ok(Some(match a.task {
+        Task::Listops => {
+            let load = |s: &str| -> Result<Labelled> { Ok(Labelled::load_listops(&listops_file(&a.data, s)?)?) };
+            let (train, val, test) = (load("train")?, load("val")?, load("test")?);
+            (long_range::Splits { train, val, test, vocab: LISTOPS_VOCAB.len(), classes: 10 }, 2048)
+        }
+        Task::Image => (long_range::image(&a.image_data, n, e, e, seed)?, 784),
+        Task::Pathfinder => (long_range::pathfinder(n, e, e, seed), 1024),
+        Task::Text => (long_range::text(&a.text_data)?, long_range::PASSAGE),
+        _ => return Ok(None),
+    }))
 }
 
 fn setup(a: &TrainArgs) -> Result<Setup> {
     let (seed, batch) = (a.train.seed, a.train.batch);
-    if a.task == Task::Listops {
-        let load = |s: &str| -> Result<ListOps> { Ok(ListOps::load(&listops_file(&a.data, s)?)?) };
-        let (train, val, test) = (load("train")?, load("val")?, load("test")?);
-        let max_len = a.len.unwrap_or(2048);
-        let task_json = serde_json::json!({"task": "listops", "max_len": max_len, "train": train.len(),
-            "val": val.len(), "test": test.len()});
-        let tests = vec![("test".into(), batches_of(&test, batch, max_len))];
-        let listops = Some(ListOpsData { train, val, batch, seed, max_len });
-        let n = LISTOPS_VOCAB.len();
-        return Ok(Setup { vocab: n, n_classes: 10, seq_len: max_len, task_json, tests, synthetic: None, listops });
+    if let Some((sp, natural)) = classification_splits(a)? {
+        let max_len = a.len.unwrap_or(natural);
+        let name = a.task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        let task_json = serde_json::json!({"task": name, "max_len": max_len, "train": sp.train.len(),
+            "val": sp.val.len(), "test": sp.test.len()});
+        let tests = vec![("test".into(), batches_of(&sp.test, batch, max_len))];
+        let data = Some(LabelledData { train: sp.train, val: sp.val, batch, seed, max_len });
+        return Ok(Setup {
+            vocab: sp.vocab,
+            n_classes: sp.classes,
+            seq_len: max_len,
+            task_json,
+            tests,
+            synthetic: None,
+            labelled: data,
+        });
     }
     let len = a.len.unwrap_or(64);
     let task = match a.task {
@@ -262,7 +315,7 @@ fn setup(a: &TrainArgs) -> Result<Setup> {
     let tests = synthetic_tests(&task, &extra, a.test_size, batch, seed)?;
     let (vocab, seq_len) = (task.vocab_size(), task.seq_len());
     let task_json = serde_json::to_value(&task)?;
-    Ok(Setup { vocab, n_classes: vocab, seq_len, task_json, tests, synthetic: Some(task), listops: None })
+    Ok(Setup { vocab, n_classes: vocab, seq_len, task_json, tests, synthetic: Some(task), labelled: None })
 }
 
 /// Trains one model and tests it at every length.
@@ -282,10 +335,10 @@ fn train_one(
     let out = t.out.join(dir_name(label));
     let tc = t.config_in(t.steps_or(|| 700), &out);
     println!("— {label}: {params} parameters");
-    let fitted = match (&s.synthetic, &mut s.listops) {
+    let fitted = match (&s.synthetic, &mut s.labelled) {
         (Some(task), _) => fit(model, &mut Synthetic::new(task.clone(), t.batch, t.seed, t.batch * 8), &tc, &adev),
         (None, Some(data)) => fit(model, data, &tc, &adev),
-        _ => unreachable!("a run has a synthetic task or ListOps"),
+        _ => unreachable!("a run has a synthetic task or labelled sequences"),
     }?;
     write_json(&out.join("config.json"), &cfg)?;
     let train_seconds = fitted.state.train_seconds;
@@ -314,7 +367,23 @@ fn dir_name(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
+/// `--suite long-range`: every task of the suite into its own folder.
+fn run_suite(a: TrainArgs) -> Result<()> {
+    for task in [Task::Listops, Task::Image, Task::Pathfinder, Task::Text] {
+        let name = task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        println!("\n=== {name} ===");
+        let mut t = a.clone();
+        (t.task, t.suite) = (task, None);
+        t.train.out = a.train.out.join(&name);
+        run_compare(t)?;
+    }
+    Ok(())
+}
+
 fn run_compare(mut a: TrainArgs) -> Result<()> {
+    if a.suite.is_some() {
+        return run_suite(a);
+    }
     a.apply_quick();
     let device = a.train.machine.device()?;
     let out = a.train.out.clone();
