@@ -2,27 +2,39 @@
 # Regenerates docs/zoo.md: every registered mixer family on the survey's four tasks at equal
 # parameter budgets (each model's width chosen for ~100k parameters) and equal training time
 # (ZOO_SECONDS per family and task, default 60), then forward and forward + backward time of
-# every family from 1k to 16k tokens with each one's log–log slope. About 100 minutes on 2 cores.
-# Outputs stay in runs/zoo/ (checkpoints, metrics.json, PNGs).
+# every family from 1k to 16k tokens with each one's log–log slope. About two hours on 2 cores.
+# ZOO_PARTS chooses which runs to (re)do (default: all of "induction selective-copying mqar
+# listops speed"); the page is written from every run present in runs/zoo/ and says which are
+# missing. Outputs stay in runs/zoo/ (checkpoints, metrics.json, PNGs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${ZOO_SECONDS:-60}
+parts=${ZOO_PARTS:-induction selective-copying mqar listops speed}
 cargo build --release --workspace --bins
 bin=target/release/ssm-compare
 common=(--mixers all --params 100000 --steps 1000000 --time-budget "$seconds" --cost-lens 0)
-"$bin" --task induction-heads "${common[@]}" --len 64 --eval-lens 256,1024 --out runs/zoo/induction
-"$bin" --task selective-copying "${common[@]}" --eval-lens 0 --out runs/zoo/selective-copying
-"$bin" --task mqar "${common[@]}" --eval-lens 0 --out runs/zoo/mqar
-"$bin" --task listops "${common[@]}" --batch 8 --out runs/zoo/listops
-"$bin" speed --mixers all --out runs/zoo/speed
+for part in $parts; do
+    case $part in
+    induction) "$bin" --task induction-heads "${common[@]}" --len 64 --eval-lens 256,1024 --out runs/zoo/induction ;;
+    selective-copying) "$bin" --task selective-copying "${common[@]}" --eval-lens 0 --out runs/zoo/selective-copying ;;
+    mqar) "$bin" --task mqar "${common[@]}" --eval-lens 0 --out runs/zoo/mqar ;;
+    listops) "$bin" --task listops "${common[@]}" --batch 8 --out runs/zoo/listops ;;
+    speed) "$bin" speed --mixers all --out runs/zoo/speed ;;
+    *) echo "unknown part '$part'" >&2; exit 2 ;;
+    esac
+done
 section() { # title, folder, description
     echo "## $1"
     echo
     echo "$3"
     echo
-    cat "runs/zoo/$2/results.md"
-    echo
-    echo "![accuracy](../runs/zoo/$2/compare.png) (written by the command, not committed)"
+    if [ -f "runs/zoo/$2/results.md" ]; then
+        cat "runs/zoo/$2/results.md"
+        echo
+        echo "![accuracy](../runs/zoo/$2/compare.png) (written by the command, not committed)"
+    else
+        echo "Not in this generation of the page: \`ZOO_PARTS=$2 bash scripts/zoo.sh\` adds it."
+    fi
     echo
 }
 {
@@ -42,6 +54,6 @@ section() { # title, folder, description
     echo "\`ssm-compare speed --mixers all\` — batch 1, width 64, 2 layers, median of 3; slope of"
     echo "log(ms) against log(length) from 1k to 16k tokens (1 = linear, 2 = quadratic)."
     echo
-    cat runs/zoo/speed/speed.md
+    if [ -f runs/zoo/speed/speed.md ]; then cat runs/zoo/speed/speed.md; else echo "Not in this generation of the page: \`ZOO_PARTS=speed bash scripts/zoo.sh\` adds it."; fi
 } > docs/zoo.md
 echo "wrote docs/zoo.md"
