@@ -70,14 +70,14 @@ pub struct S4 {
 #[allow(clippy::large_enum_variant)]
 pub enum S4State {
     Ready(ComplexTensor<3>),
-    Pending { u: Tensor<3>, x0: Option<ComplexTensor<3>>, sys: Dplr, b_bar: ComplexTensor<2> },
+    Pending { u: Tensor<3>, x0: Option<ComplexTensor<3>>, sys: Dplr, b: ComplexTensor<2> },
 }
 
 impl S4State {
     pub fn resolve(self) -> ComplexTensor<3> {
         match self {
             S4State::Ready(x) => x,
-            S4State::Pending { u, x0, sys, b_bar } => sys.final_state(&b_bar, u, x0),
+            S4State::Pending { u, x0, sys, b } => sys.final_state(&sys.b_bar(b), u, x0),
         }
     }
 }
@@ -187,8 +187,7 @@ impl S4 {
         if x0.is_some() {
             y = y + g.narrow(0, 1, b);
         }
-        let b_bar = sys.b_bar(self.b());
-        (y, S4State::Pending { u, x0, sys, b_bar })
+        (y, S4State::Pending { u, x0, sys, b: self.b() })
     }
 
     /// Recurrent mode for one input `u` `[B, H]` → y `[B, H]` before the output layer.
