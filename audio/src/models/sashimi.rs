@@ -128,8 +128,7 @@ pub struct SashimiState {
     pub pending: Vec<Vec<Tensor<2>>>,
 }
 
-fn run(blocks: &[ResidualBlock], mut x: Tensor<3>, skips: Option<&mut Vec<Tensor<3>>>) -> Tensor<3> {
-    let mut skips = skips;
+fn run(blocks: &[ResidualBlock], mut x: Tensor<3>, mut skips: Option<&mut Vec<Tensor<3>>>) -> Tensor<3> {
     for b in blocks {
         x = b.forward(x, None).0;
         if let Some(s) = skips.as_deref_mut() {
