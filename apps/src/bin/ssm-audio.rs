@@ -82,12 +82,14 @@ struct TrainArgs {
     /// for classifiers, 0.256 for SaShiMi).
     #[arg(long)]
     seconds: Option<f64>,
-    /// Width of the first stage (raw; doubled at each pooling) or of the model (AuM).
-    #[arg(long, default_value_t = 32)]
-    d_model: usize,
-    /// Blocks per stage (raw) or in all (AuM).
-    #[arg(long, default_value_t = 2)]
-    layers: usize,
+    /// Width of the first stage (raw; doubled at each pooling) or of the model (default 16 for
+    /// raw, 64 for AuM, 32 for SaShiMi).
+    #[arg(long)]
+    d_model: Option<usize>,
+    /// Blocks per stage (raw), in all (AuM) or per level and direction (SaShiMi) (default 2, 4
+    /// for AuM).
+    #[arg(long)]
+    layers: Option<usize>,
     /// Stages of the raw model, pooling levels of SaShiMi.
     #[arg(long, default_value_t = 3)]
     stages: usize,
@@ -140,9 +142,12 @@ struct GenerateArgs {
     model: PathBuf,
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
-    /// The WAV file to write.
+    /// The WAV file to write (with `--count` N > 1: `<stem>-1.wav` … `<stem>-N.wav`).
     #[arg(long)]
     out: PathBuf,
+    /// Clips generated together, as one batch (the same prompt for each).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
     /// Audio to continue (its samples are fed first; the output holds only the new ones).
     #[arg(long)]
     prompt: Option<PathBuf>,
@@ -172,7 +177,7 @@ struct RunInfo {
 
 /// The training flags' defaults here: the settings behind the README's figures.
 const TRAIN_DEFAULTS: &[(&str, &str)] =
-    &[("epochs", "20"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.01"), ("out", "runs/audio")];
+    &[("epochs", "12"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.01"), ("out", "runs/audio")];
 
 fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
     let seconds = a.seconds.unwrap_or(if a.model == ModelName::Sashimi { 0.256 } else { 0.75 });
@@ -181,16 +186,21 @@ fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
         bail!("--seconds {seconds} at --rate {} gives {samples} samples: too short", a.rate);
     }
     let mixer = |default: &str| a.mixer.clone().unwrap_or_else(|| default.to_string());
+    let (d_model, layers) = match a.model {
+        ModelName::Raw => (a.d_model.unwrap_or(16), a.layers.unwrap_or(2)),
+        ModelName::Aum => (a.d_model.unwrap_or(64), a.layers.unwrap_or(4)),
+        ModelName::Sashimi => (a.d_model.unwrap_or(32), a.layers.unwrap_or(2)),
+    };
     Ok(match a.model {
         ModelName::Raw => {
             let mut stages = Vec::new();
             for s in 0..a.stages.max(1) {
                 let m = MixerArgs { mixer: mixer("s4d"), mixer_opt: a.mixer_opt.clone() };
-                let mut block = BlockConfig::canonical(m.config(a.d_model << s)?);
+                let mut block = BlockConfig::canonical(m.config(d_model << s)?);
                 if !a.causal {
                     block.bidirectional = Some(Combine::Sum);
                 }
-                stages.push(BackboneConfig::uniform(block, a.layers.max(1)));
+                stages.push(BackboneConfig::uniform(block, layers.max(1)));
             }
             AudioModelConfig::Raw { net: RawConfig { classes, stages, pool: a.pool.max(1) }, rate: a.rate, samples }
         }
@@ -199,8 +209,8 @@ fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
             let input = InputShape::image(1, mel.frames(samples), mel.n_mels);
             let vim = VimConfig {
                 patch: a.patch,
-                d_model: a.d_model.max(2),
-                depth: a.layers.max(1),
+                d_model: d_model.max(2),
+                depth: layers.max(1),
                 ..VimConfig::new(input, classes)
             };
             if vim.grid().1 == 0 || vim.grid().2 == 0 {
@@ -212,8 +222,8 @@ fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
             let net = SashimiConfig {
                 mixer: mixer("s4"),
                 mixer_opt: a.mixer_opt.clone(),
-                d_model: a.d_model,
-                blocks: a.layers.max(1),
+                d_model,
+                blocks: layers.max(1),
                 pool: vec![a.pool.max(1); a.stages.saturating_sub(1)],
                 expand: 2,
                 ff: 2,
@@ -378,6 +388,31 @@ fn run_predict(a: PredictArgs) -> Result<()> {
     Ok(())
 }
 
+/// The files `generate` writes: `out` itself for one clip, numbered beside it for several.
+fn numbered(out: &Path, count: usize) -> Vec<PathBuf> {
+    if count == 1 {
+        return vec![out.to_path_buf()];
+    }
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "generated".into());
+    (1..=count).map(|i| out.with_file_name(format!("{stem}-{i}.wav"))).collect()
+}
+
+/// One µ-law level per row of `probs` `[count × LEVELS]`, drawn by inverse-CDF sampling.
+fn sample_levels(probs: &[f64], rng: &mut StdRng) -> Vec<i64> {
+    probs
+        .chunks(LEVELS)
+        .map(|p| {
+            let u: f64 = rng.random();
+            let mut acc = 0.0;
+            let q = p.iter().position(|&pi| {
+                acc += pi;
+                acc >= u
+            });
+            q.unwrap_or(LEVELS - 1) as i64
+        })
+        .collect()
+}
+
 fn run_generate(a: GenerateArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (info, model) = open_run(&a.model, &device)?;
@@ -385,12 +420,13 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
         bail!("{}: not a SaShiMi model (train one with --model sashimi)", a.model.display());
     };
     let positive = |v: f64| v.is_finite() && v > 0.0;
-    if !positive(a.seconds) || !positive(a.temperature) {
-        bail!("--seconds and --temperature must be positive");
+    if !positive(a.seconds) || !positive(a.temperature) || a.count == 0 {
+        bail!("--seconds, --temperature and --count must be positive");
     }
     let (rate, _) = info.model.input();
-    let mut state = net.init_state(1, &device);
-    let token = |q: i64| Tensor::<1, Int>::from_data(TensorData::new(vec![q], [1]), &device);
+    let k = a.count;
+    let mut state = net.init_state(k, &device);
+    let tokens = |q: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(q, [k]), &device);
     let prompt: Vec<i64> = match &a.prompt {
         Some(p) => {
             let audio = read_wav(p)?;
@@ -400,32 +436,32 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
     };
     let mut logits = None;
     for &q in &prompt {
-        logits = Some(net.step(token(q), &mut state));
+        logits = Some(net.step(tokens(vec![q; k]), &mut state));
     }
     let n = (a.seconds * rate as f64).round() as usize;
     let mut rng = StdRng::seed_from_u64(a.seed);
-    let mut samples = Vec::with_capacity(n);
+    let mut clips = vec![Vec::with_capacity(n); k];
     let start = std::time::Instant::now();
     for _ in 0..n {
         let l = logits.take().expect("a prompt of at least one sample");
-        let p = softmax(l.div_scalar(a.temperature), 1)
-            .into_data()
-            .convert::<f64>()
-            .try_into_vec::<f64>()
-            .unwrap_or_default();
-        let u: f64 = rng.random();
-        let mut acc = 0.0;
-        let q = p.iter().position(|&pi| {
-            acc += pi;
-            acc >= u
-        });
-        let q = q.unwrap_or(LEVELS - 1) as i64;
-        samples.push(mu_law_decode(q));
-        logits = Some(net.step(token(q), &mut state));
+        let p = softmax(l.div_scalar(a.temperature), 1).into_data().convert::<f64>().try_into_vec::<f64>();
+        let q = sample_levels(&p.map_err(|e| anyhow::anyhow!("reading the model's probabilities: {e:?}"))?, &mut rng);
+        for (clip, &qi) in clips.iter_mut().zip(&q) {
+            clip.push(mu_law_decode(qi));
+        }
+        logits = Some(net.step(tokens(q), &mut state));
     }
     let secs = start.elapsed().as_secs_f64();
-    write_wav(&a.out, &Audio { samples, rate })?;
-    println!("wrote {} ({n} samples at {rate} Hz) in {secs:.1} s: {:.0} samples/s", a.out.display(), n as f64 / secs);
+    for (path, samples) in numbered(&a.out, k).iter().zip(clips) {
+        write_wav(path, &Audio { samples, rate })?;
+        println!("wrote {} ({n} samples at {rate} Hz)", path.display());
+    }
+    let per_clip = n as f64 / secs;
+    println!(
+        "generated {k} × {n} samples in {secs:.1} s: {per_clip:.0} samples/s per clip ({:.2}× real time), {:.0} in all",
+        per_clip / rate as f64,
+        per_clip * k as f64
+    );
     Ok(())
 }
 

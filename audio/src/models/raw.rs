@@ -5,7 +5,8 @@
 //! the channels, then the mean over time and a linear head.
 //!
 //! ```text
-//! h⁰ = W_in x_t                                  x: samples [B, L] → [B, L, d₀]
+//! x̂ = x / √(mean_t x_t² + ε)                    each clip at unit RMS (recording levels vary 15×)
+//! h⁰ = W_in x̂_t                                  x: samples [B, L] → [B, L, d₀]
 //! hˢ = Blocksˢ(hˢ⁻¹ pooled)                      any registered mixer, bidirectional by default
 //! DownPool_p: [B, L, d] → [B, L/p, p·d] → Linear → [B, L/p, d_next]
 //! logits = W_out mean_t(h^S)
@@ -67,7 +68,8 @@ impl RawClassifier {
 
     /// Logits `[B, classes]` of samples `[B, L]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut h = self.input.forward(x.unsqueeze_dim(2));
+        let rms = x.clone().powi_scalar(2).mean_dim(1).add_scalar(1e-8).sqrt(); // [B, 1]
+        let mut h = self.input.forward((x / rms).unsqueeze_dim(2));
         for (i, stage) in self.stages.iter().enumerate() {
             if i > 0 {
                 h = self.down_pool(h, &self.pools[i - 1]);
