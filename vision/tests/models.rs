@@ -1,15 +1,17 @@
 //! The vision models: output shapes and parameter counts (against independent formulas), S4ND
 //! at two resolutions, EinFFT against a direct DFT, Vim's bidirectional block against two
-//! explicit recurrent scans, VMamba's cross-scan, and a tiny model overfitting a few images.
+//! explicit recurrent scans, the scan orders of VMamba, PlainMamba and LocalVMamba against their
+//! reference code, and a tiny model overfitting a few images.
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::einfft::{EinFftConfig, ImagPart};
 use ssm_core::fixtures::{max_abs_diff as max_diff, values_f32 as vals};
 use ssm_core::train::{DataSource, TrainConfig, fit};
+use ssm_vision::models::local_vmamba::local_vmamba_config;
 use ssm_vision::models::s4nd::AxisKernel;
-use ssm_vision::models::vmamba::{cross_merge, cross_scan};
+use ssm_vision::models::scans::{Scan, gather, merge, moves};
 use ssm_vision::models::{
-    ImageBatch, InputShape, S4ndConfig, SimbaConfig, VimConfig, VimPool, VisionConfig, VmambaConfig,
+    ImageBatch, InputShape, PlainMambaConfig, S4ndConfig, SimbaConfig, VimConfig, VimPool, VisionConfig, VmambaConfig,
 };
 
 fn dev() -> Device {
@@ -59,6 +61,27 @@ fn shapes_and_parameter_counts() {
     assert_eq!(m.parameter_count(), want, "vmamba");
     assert_eq!(m.forward(x(2, img)).dims(), [2, k]);
 
+    // LocalVMamba: VMamba plus a channel gate (LN, E → E/8 → E) per block.
+    let lv = VmambaConfig { dims: vec![8, 16], depths: vec![1, 1], d_state: 4, ..local_vmamba_config(img, k) };
+    let gate = |d: usize| {
+        let e = 2 * d;
+        2 * e + linear(e, e / 8) + linear(e / 8, e)
+    };
+    let m = VisionConfig::LocalVmamba(lv).init(&dev());
+    assert_eq!(m.parameter_count(), want + gate(8) + gate(16), "localvmamba");
+    assert_eq!(m.forward(x(2, img)).dims(), [2, k]);
+
+    // PlainMamba: patch 4 → 4×4 tokens, d 8, two layers, N = 4, 3×3 depthwise conv.
+    let pm = PlainMambaConfig { d_model: 8, depth: 2, d_state: 4, ..PlainMambaConfig::new(img, k) };
+    let layer = |d: usize, n: usize| {
+        let (e, r) = (2 * d, d.div_ceil(16));
+        2 * d + linear(d, 2 * e) + (9 * e + e) + e * (r + 2 * n) + r * e + e + e * n + e + 5 * n + linear(e, d)
+    };
+    let want = (16 * 8 + 8) + 16 * 8 + 2 * layer(8, 4) + 2 * 8 + linear(8, k);
+    let m = VisionConfig::PlainMamba(pm).init(&dev());
+    assert_eq!(m.parameter_count(), want, "plainmamba");
+    assert_eq!(m.forward(x(2, img)).dims(), [2, k]);
+
     // S4ND: d 8, one block, N = 4 (2 modes) per axis.
     let s4 = S4ndConfig { d_model: 8, depth: 1, d_state: 4, ..S4ndConfig::new(img, k) };
     let (h, n2) = (8, 2);
@@ -100,7 +123,9 @@ fn shapes_and_parameter_counts() {
     // three axis kernels; 2×2×2 tubelets
     assert_eq!(m3.parameter_count(), s4nd_want(8, 3, 7), "s4nd-3d");
     assert_eq!(m3.forward(x(2, clip)).dims(), [2, 7]);
-    assert!(VisionConfig::by_name("vmamba", clip, 7).is_err(), "vmamba is image-only");
+    for name in ["vmamba", "simba", "plainmamba", "localvmamba"] {
+        assert!(VisionConfig::by_name(name, clip, 7).is_err(), "{name} is image-only");
+    }
 }
 
 #[test]
@@ -275,12 +300,81 @@ fn vim_bidirectional_block_equals_two_explicit_scans() {
 #[test]
 fn vmamba_cross_scan_orders_and_merge() {
     // 2×3 map with values 0…5: row-major, column-major and both reversed.
-    let x = Tensor::<4>::from_data(TensorData::new((0..6).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 2, 3]), &dev());
-    let s = vals(cross_scan(x.clone()));
+    let x = Tensor::<3>::from_data(TensorData::new((0..6).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 6]), &dev());
+    let orders: Vec<Vec<usize>> = Scan::CROSS.iter().map(|s| s.order(2, 3)).collect();
+    let s = vals(gather(x.clone(), &orders));
     assert_eq!(s, vec![0., 1., 2., 3., 4., 5., 0., 3., 1., 4., 2., 5., 5., 4., 3., 2., 1., 0., 5., 2., 4., 1., 3., 0.]);
     // merging puts every direction back in place: 4 × x
-    let merged = vals(cross_merge(cross_scan(x.clone()), 2, 3));
-    assert_eq!(merged, vals(x.mul_scalar(4.0).reshape([1, 1, 6])));
+    let merged = vals(merge(gather(x.clone(), &orders), &orders));
+    assert_eq!(merged, vals(x.mul_scalar(4.0)));
+}
+
+/// PlainMamba's `get_permute_order` (ChenhongyiYang/PlainMamba), run on 3×4 and 4×3 grids:
+/// the four snake orders and the move codes that reach each token.
+#[test]
+fn plain_mamba_snakes_and_moves_match_the_reference() {
+    type Case = ((usize, usize), [[usize; 12]; 4], [[usize; 12]; 4]); // grid, orders, moves
+    let cases: [Case; 2] = [
+        (
+            (3, 4),
+            [
+                [0, 1, 2, 3, 7, 6, 5, 4, 8, 9, 10, 11],
+                [11, 10, 9, 8, 4, 5, 6, 7, 3, 2, 1, 0],
+                [0, 4, 8, 9, 5, 1, 2, 6, 10, 11, 7, 3],
+                [3, 7, 11, 10, 6, 2, 1, 5, 9, 8, 4, 0],
+            ],
+            [
+                [0, 1, 1, 1, 4, 2, 2, 2, 4, 1, 1, 1],
+                [0, 2, 2, 2, 3, 1, 1, 1, 3, 2, 2, 2],
+                [0, 4, 4, 1, 3, 3, 1, 4, 4, 1, 3, 3],
+                [0, 4, 4, 2, 3, 3, 2, 4, 4, 2, 3, 3],
+            ],
+        ),
+        (
+            (4, 3),
+            [
+                [0, 1, 2, 5, 4, 3, 6, 7, 8, 11, 10, 9],
+                [9, 10, 11, 8, 7, 6, 3, 4, 5, 2, 1, 0],
+                [0, 3, 6, 9, 10, 7, 4, 1, 2, 5, 8, 11],
+                [11, 8, 5, 2, 1, 4, 7, 10, 9, 6, 3, 0],
+            ],
+            [
+                [0, 1, 1, 4, 2, 2, 4, 1, 1, 4, 2, 2],
+                [0, 1, 1, 3, 2, 2, 3, 1, 1, 3, 2, 2],
+                [0, 4, 4, 4, 1, 3, 3, 3, 1, 4, 4, 4],
+                [0, 3, 3, 3, 2, 4, 4, 4, 2, 3, 3, 3],
+            ],
+        ),
+    ];
+    for ((h, w), orders, codes) in cases {
+        for (k, scan) in Scan::SNAKES.iter().enumerate() {
+            let o = scan.order(h, w);
+            assert_eq!(o, orders[k], "{scan:?} on {h}×{w}");
+            assert_eq!(moves(&o, w), codes[k], "moves of {scan:?} on {h}×{w}");
+        }
+    }
+}
+
+/// LocalMamba's `local_scan` (hunto/LocalMamba): k×k windows row by row, each read row by row.
+#[test]
+fn local_window_scans_match_the_reference() {
+    assert_eq!(Scan::parse("w2"), Some(Scan::Window { k: 2, flip: false }));
+    assert_eq!(Scan::parse("w7_flip"), Some(Scan::Window { k: 7, flip: true }));
+    assert_eq!(Scan::parse("v_flip"), Some(Scan::Cols { flip: true }));
+    assert_eq!(Scan::parse("x"), None);
+    assert_eq!(Scan::parse("w0"), None);
+    // x.view(Hg, w, Wg, w).permute(Hg, Wg, w, w) on a 4×4 grid, window 2
+    let want = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15];
+    assert_eq!(Scan::Window { k: 2, flip: false }.order(4, 4), want);
+    let mut rev = want.to_vec();
+    rev.reverse();
+    assert_eq!(Scan::Window { k: 2, flip: true }.order(4, 4), rev);
+    // a window as large as the grid reads it row by row; clipped edge windows keep every token once
+    assert_eq!(Scan::Window { k: 7, flip: false }.order(3, 5), (0..15).collect::<Vec<_>>());
+    let mut edge = Scan::Window { k: 2, flip: false }.order(3, 5);
+    assert_eq!(edge[..4], [0, 1, 5, 6]);
+    edge.sort();
+    assert_eq!(edge, (0..15).collect::<Vec<_>>());
 }
 
 struct Few {
@@ -378,4 +472,63 @@ fn tubelet_embedding_equals_a_direct_sum() {
         }
     }
     assert!(max_diff(&g, &gw) < 1e-3, "Conv3d weight gradient differs by {}", max_diff(&g, &gw));
+}
+
+/// PlainMamba's mixer against a direct reading of the paper: one selective scan per snake, each
+/// over x, Δ, B + Θ[move] and C taken in that snake's order, put back and summed.
+#[test]
+fn plain_mamba_mixer_equals_four_explicit_scans() {
+    use burn::tensor::Int;
+    use burn::tensor::activation::silu;
+    use ssm_core::kernels::{ScanArgs, selective_scan};
+    let img = InputShape::image(1, 12, 16);
+    let cfg = PlainMambaConfig { d_model: 8, depth: 1, d_state: 4, ..PlainMambaConfig::new(img, 3) };
+    let ssm_vision::models::VisionModel::PlainMamba(mut m) = VisionConfig::PlainMamba(cfg).init(&dev()) else {
+        panic!("not a PlainMamba")
+    };
+    // Θ as large as B, so a misplaced direction term shows.
+    m.layers[0].mamba.direction_bs =
+        burn::module::Param::from_tensor(Tensor::random([5, 4], Distribution::Normal(0.0, 1.0), &dev()));
+    let mixer = &m.layers[0].mamba;
+    let (h, w, d) = (3, 4, 8);
+    let xin = Tensor::<3>::random([2, h * w, d], Distribution::Normal(0.0, 1.0), &dev());
+    let got = mixer.forward(xin.clone(), h, w);
+
+    let xz = mixer.in_proj.forward(xin);
+    let e = xz.dims()[2] / 2;
+    let (xi, z) = (xz.clone().narrow(2, 0, e), xz.narrow(2, e, e));
+    let xc = silu(mixer.conv2d.forward(xi.swap_dims(1, 2).reshape([2, e, h, w]))).reshape([2, e, h * w]);
+    let x_dbl = mixer.x_proj.forward(xc.clone().swap_dims(1, 2)).swap_dims(1, 2); // [B, r + 2N, L]
+    let r = x_dbl.dims()[1] - 8;
+    let dt = mixer.dt_proj.forward(x_dbl.clone().narrow(1, 0, r).swap_dims(1, 2)).swap_dims(1, 2);
+    let mut y = Tensor::<3>::zeros([2, e, h * w], &dev());
+    for scan in Scan::SNAKES {
+        let order = scan.order(h, w);
+        let idx = |v: &[usize]| {
+            Tensor::<1, Int>::from_data(
+                TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]),
+                &dev(),
+            )
+        };
+        let take = |t: Tensor<3>| t.select(2, idx(&order));
+        let theta = mixer.direction_bs.val().select(0, idx(&moves(&order, w))).swap_dims(0, 1).unsqueeze_dim::<3>(0);
+        let args = ScanArgs::new(
+            take(xc.clone()),
+            take(dt.clone()),
+            mixer.a_log.val().exp().neg(),
+            take(x_dbl.clone().narrow(1, r, 4)) + theta,
+            take(x_dbl.clone().narrow(1, r + 4, 4)),
+        )
+        .d(mixer.d.val())
+        .delta_bias(mixer.dt_bias.val())
+        .softplus(true);
+        let mut inverse = vec![0; h * w];
+        for (t, &p) in order.iter().enumerate() {
+            inverse[p] = t;
+        }
+        y = y + selective_scan(args).y.select(2, idx(&inverse));
+    }
+    let want = mixer.out_proj.forward(y.swap_dims(1, 2) * silu(z));
+    let diff = max_diff(&vals(got), &vals(want));
+    assert!(diff < 1e-5, "PlainMamba mixer vs four explicit scans: {diff}");
 }

@@ -5,12 +5,20 @@
 //! * [`vmamba`] — VMamba: SS2D four-direction cross-scan in a patch-merging hierarchy.
 //! * [`s4nd`] — S4ND: per-axis S4D kernels, outer product, 2-D / 3-D FFT convolution.
 //! * [`simba`] — SiMBA: Mamba token mixing and EinFFT channel mixing.
+//! * [`plain_mamba`] — PlainMamba: one resolution, continuous snake scans, direction-aware B.
+//! * [`local_vmamba`] — LocalVMamba: VMamba with searched per-layer local (windowed) scans.
+//!
+//! [`scans`] holds the scan orders they share.
 
+pub mod local_vmamba;
+pub mod plain_mamba;
 pub mod s4nd;
+pub mod scans;
 pub mod simba;
 pub mod vim;
 pub mod vmamba;
 
+pub use plain_mamba::{PlainMamba, PlainMambaConfig};
 pub use s4nd::{S4nd, S4ndConfig};
 pub use simba::{Simba, SimbaConfig};
 pub use vim::{Vim, VimConfig, VimPool};
@@ -43,7 +51,7 @@ impl InputShape {
 }
 
 /// Names accepted by `VisionConfig::by_name`.
-pub const MODEL_NAMES: &[&str] = &["vim", "vmamba", "s4nd", "simba"];
+pub const MODEL_NAMES: &[&str] = &["vim", "vmamba", "s4nd", "simba", "plainmamba", "localvmamba"];
 
 /// A serialisable model configuration, tagged by the model's name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +61,11 @@ pub enum VisionConfig {
     Vmamba(VmambaConfig),
     S4nd(S4ndConfig),
     Simba(SimbaConfig),
+    #[serde(rename = "plainmamba")]
+    PlainMamba(PlainMambaConfig),
+    /// LocalVMamba: a VMamba configuration with per-block directions and gates.
+    #[serde(rename = "localvmamba")]
+    LocalVmamba(VmambaConfig),
 }
 
 impl VisionConfig {
@@ -64,9 +77,11 @@ impl VisionConfig {
             "vmamba" => Self::Vmamba(VmambaConfig::new(input, classes)),
             "s4nd" => Self::S4nd(S4ndConfig::new(input, classes)),
             "simba" => Self::Simba(SimbaConfig::new(input, classes)),
+            "plainmamba" => Self::PlainMamba(PlainMambaConfig::new(input, classes)),
+            "localvmamba" => Self::LocalVmamba(local_vmamba::local_vmamba_config(input, classes)),
             other => return Err(InvalidConfig(format!("unknown model '{other}' (known: {})", MODEL_NAMES.join(", ")))),
         };
-        if input.is_video() && matches!(cfg, Self::Vmamba(_) | Self::Simba(_)) {
+        if input.is_video() && !matches!(cfg, Self::Vim(_) | Self::S4nd(_)) {
             return Err(InvalidConfig(format!("model '{name}' is for images; video models: vim, s4nd")));
         }
         Ok(cfg)
@@ -78,6 +93,8 @@ impl VisionConfig {
             Self::Vmamba(_) => "vmamba",
             Self::S4nd(_) => "s4nd",
             Self::Simba(_) => "simba",
+            Self::PlainMamba(_) => "plainmamba",
+            Self::LocalVmamba(_) => "localvmamba",
         }
     }
 
@@ -87,6 +104,8 @@ impl VisionConfig {
             Self::Vmamba(c) => c.input,
             Self::S4nd(c) => c.input,
             Self::Simba(c) => c.input,
+            Self::PlainMamba(c) => c.input,
+            Self::LocalVmamba(c) => c.input,
         }
     }
 
@@ -96,6 +115,8 @@ impl VisionConfig {
             Self::Vmamba(c) => c.classes,
             Self::S4nd(c) => c.classes,
             Self::Simba(c) => c.classes,
+            Self::PlainMamba(c) => c.classes,
+            Self::LocalVmamba(c) => c.classes,
         }
     }
 
@@ -103,9 +124,10 @@ impl VisionConfig {
     pub fn set_width(&mut self, d: usize) {
         match self {
             Self::Vim(c) => c.d_model = d,
-            Self::Vmamba(c) => c.dims = c.dims.iter().enumerate().map(|(i, _)| d << i).collect(),
+            Self::Vmamba(c) | Self::LocalVmamba(c) => c.dims = c.dims.iter().enumerate().map(|(i, _)| d << i).collect(),
             Self::S4nd(c) => c.d_model = d,
             Self::Simba(c) => c.dims = c.dims.iter().enumerate().map(|(i, _)| d << i).collect(),
+            Self::PlainMamba(c) => c.d_model = d,
         }
     }
 
@@ -113,27 +135,30 @@ impl VisionConfig {
     pub fn set_depth(&mut self, n: usize) {
         match self {
             Self::Vim(c) => c.depth = n,
-            Self::Vmamba(c) => c.depths = vec![n; c.depths.len()],
+            Self::Vmamba(c) | Self::LocalVmamba(c) => c.depths = vec![n; c.depths.len()],
             Self::S4nd(c) => c.depth = n,
             Self::Simba(c) => c.depths = vec![n; c.depths.len()],
+            Self::PlainMamba(c) => c.depth = n,
         }
     }
 
     pub fn set_patch(&mut self, p: usize) {
         match self {
             Self::Vim(c) => c.patch = p,
-            Self::Vmamba(c) => c.patch = p,
+            Self::Vmamba(c) | Self::LocalVmamba(c) => c.patch = p,
             Self::S4nd(c) => c.patch = p,
             Self::Simba(c) => c.patch = p,
+            Self::PlainMamba(c) => c.patch = p,
         }
     }
 
     pub fn init(&self, device: &Device) -> VisionModel {
         match self {
             Self::Vim(c) => VisionModel::Vim(c.init(device)),
-            Self::Vmamba(c) => VisionModel::Vmamba(c.init(device)),
+            Self::Vmamba(c) | Self::LocalVmamba(c) => VisionModel::Vmamba(c.init(device)),
             Self::S4nd(c) => VisionModel::S4nd(c.init(device)),
             Self::Simba(c) => VisionModel::Simba(c.init(device)),
+            Self::PlainMamba(c) => VisionModel::PlainMamba(c.init(device)),
         }
     }
 }
@@ -146,6 +171,7 @@ pub enum VisionModel {
     Vmamba(Vmamba),
     S4nd(S4nd),
     Simba(Simba),
+    PlainMamba(PlainMamba),
 }
 
 impl VisionModel {
@@ -156,6 +182,7 @@ impl VisionModel {
             Self::Vmamba(m) => m.forward(x),
             Self::S4nd(m) => m.forward(x),
             Self::Simba(m) => m.forward(x),
+            Self::PlainMamba(m) => m.forward(x),
         }
     }
 

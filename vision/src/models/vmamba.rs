@@ -14,14 +14,17 @@
 //!
 //! Blocks `h + SS2D(LN(h))`, `h + MLP(LN(h))`; stages joined by `PatchMerging2D` (2×2
 //! neighbours concatenated, LayerNorm(4C), Linear 4C → 2C); head: LN, average pool, Linear.
+//! The scan orders are [`super::scans`]'s; LocalVMamba is this model with other directions per
+//! block and a channel gate per direction (see [`super::local_vmamba`]).
 
 #![allow(non_snake_case)] // A_logs and Ds: the released code's parameter names
 
+use super::scans::{Scan, gather, merge};
 use super::{InputShape, PatchEmbed, global_pool};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::{gelu, sigmoid, silu};
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use ssm_core::kernels::{ScanArgs, selective_scan};
@@ -40,6 +43,13 @@ pub struct VmambaConfig {
     /// E = ssm_ratio · D.
     pub ssm_ratio: usize,
     pub mlp_ratio: usize,
+    /// Scan directions of each block in order across the stages, cycled if there are more
+    /// blocks (LocalVMamba); empty: VMamba's cross-scan in every block.
+    #[serde(default)]
+    pub directions: Vec<Vec<Scan>>,
+    /// LocalVMamba's channel gate on each direction ([`BiAttn`]).
+    #[serde(default)]
+    pub gate: bool,
 }
 
 impl VmambaConfig {
@@ -54,6 +64,16 @@ impl VmambaConfig {
             d_state: 8,
             ssm_ratio: 2,
             mlp_ratio: 2,
+            directions: Vec::new(),
+            gate: false,
+        }
+    }
+
+    /// The scans of block `i` (counted across the stages).
+    fn scans(&self, i: usize) -> Vec<Scan> {
+        match self.directions.len() {
+            0 => Scan::CROSS.to_vec(),
+            n => self.directions[i % n].clone(),
         }
     }
 
@@ -61,6 +81,7 @@ impl VmambaConfig {
         assert!(!self.input.is_video(), "VMamba is an image model");
         assert_eq!(self.dims.len(), self.depths.len(), "VMamba: dims and depths differ in length");
         let ln = |d| LayerNormConfig::new(d).init(device);
+        let first: Vec<usize> = self.depths.iter().scan(0, |acc, &n| Some(std::mem::replace(acc, *acc + n))).collect();
         let stages = self
             .dims
             .iter()
@@ -68,9 +89,16 @@ impl VmambaConfig {
             .enumerate()
             .map(|(i, (&d, &depth))| VssStage {
                 blocks: (0..depth)
-                    .map(|_| VssBlock {
+                    .map(|j| VssBlock {
                         norm: ln(d),
-                        op: Ss2d::new(d, d * self.ssm_ratio, self.d_state, device),
+                        op: Ss2d::with_scans(
+                            d,
+                            d * self.ssm_ratio,
+                            self.d_state,
+                            self.scans(first[i] + j),
+                            self.gate,
+                            device,
+                        ),
                         norm2: ln(d),
                         fc1: LinearConfig::new(d, d * self.mlp_ratio).init(device),
                         fc2: LinearConfig::new(d * self.mlp_ratio, d).init(device),
@@ -98,39 +126,63 @@ impl VmambaConfig {
 pub struct Ss2d {
     pub in_proj: Linear,
     pub conv2d: Conv2d,
-    /// `[4, dt_rank + 2N, E]`
+    /// `[K, dt_rank + 2N, E]`
     pub x_proj_weight: Param<Tensor<3>>,
-    /// `[4, E, dt_rank]`
+    /// `[K, E, dt_rank]`
     pub dt_projs_weight: Param<Tensor<3>>,
-    /// `[4, E]`
+    /// `[K, E]`
     pub dt_projs_bias: Param<Tensor<2>>,
-    /// `[4E, N]`
+    /// `[KE, N]`
     pub A_logs: Param<Tensor<2>>,
-    /// `[4E]`
+    /// `[KE]`
     pub Ds: Param<Tensor<1>>,
     pub out_norm: LayerNorm,
     pub out_proj: Linear,
+    /// The scan orders, one per direction k (VMamba: [`Scan::CROSS`]).
+    #[module(skip)]
+    pub scans: Vec<Scan>,
+    /// LocalVMamba's channel gate on each direction's output before they are summed.
+    pub attn: Option<BiAttn>,
 }
 
-/// The four scan orders of a `[B, E, H, W]` map as sequences `[B, 4, E, HW]`.
-pub fn cross_scan(x: Tensor<4>) -> Tensor<4> {
-    let [b, e, h, w] = x.dims();
-    let row = x.clone().reshape([b, e, h * w]);
-    let col = x.swap_dims(2, 3).reshape([b, e, h * w]);
-    Tensor::stack(vec![row.clone(), col.clone(), row.flip([2]), col.flip([2])], 1)
+/// LocalVMamba's `BiAttn` (its spatial branch is disabled in the released code, so only the
+/// channel gate remains): for one direction's output y `[B, E, L]`,
+/// g = σ(W₂ GELU(W₁ mean_t LN(y)ₜ)) `[B, E]`, y ← g ⊙ y.
+#[derive(Module, Debug)]
+pub struct BiAttn {
+    pub norm: LayerNorm,
+    pub global_reduce: Linear,
+    pub channel_select: Linear,
 }
 
-/// The inverse of [`cross_scan`] summed over the directions: `[B, 4, E, HW]` → `[B, E, H, W]`.
-pub fn cross_merge(y: Tensor<4>, h: usize, w: usize) -> Tensor<3> {
-    let [b, _, e, l] = y.dims();
-    let dir = |k: usize| y.clone().narrow(1, k, 1).reshape([b, e, l]);
-    let rows = dir(0) + dir(2).flip([2]);
-    let cols = (dir(1) + dir(3).flip([2])).reshape([b, e, w, h]).swap_dims(2, 3).reshape([b, e, l]);
-    rows + cols
+impl BiAttn {
+    pub fn new(e: usize, device: &Device) -> Self {
+        let r = (e / 8).max(1);
+        Self {
+            norm: LayerNormConfig::new(e).init(device),
+            global_reduce: LinearConfig::new(e, r).init(device),
+            channel_select: LinearConfig::new(r, e).init(device),
+        }
+    }
+
+    /// `y` `[B, K, E, L]` gated per direction (the mean over L does not depend on the order).
+    pub fn forward(&self, y: Tensor<4>) -> Tensor<4> {
+        let [b, k, e, _] = y.dims();
+        let pooled = self.norm.forward(y.clone().swap_dims(2, 3)).mean_dim(2); // [B, K, 1, E]
+        let g = sigmoid(self.channel_select.forward(gelu(self.global_reduce.forward(pooled))));
+        y * g.reshape([b, k, e, 1])
+    }
 }
 
 impl Ss2d {
+    /// VMamba's SS2D: the four cross-scan directions, no gate.
     pub fn new(d: usize, e: usize, n: usize, device: &Device) -> Self {
+        Self::with_scans(d, e, n, Scan::CROSS.to_vec(), false, device)
+    }
+
+    /// SS2D over `scans` (K directions), with LocalVMamba's channel gate when `gate`.
+    pub fn with_scans(d: usize, e: usize, n: usize, scans: Vec<Scan>, gate: bool, device: &Device) -> Self {
+        let k = scans.len();
         let r = d.div_ceil(16);
         let lin = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
         let u = |fan_in: usize| Initializer::Uniform {
@@ -138,7 +190,7 @@ impl Ss2d {
             max: 1.0 / (fan_in as f64).sqrt(),
         };
         let a_log =
-            Tensor::<1, Int>::arange(1..n as i64 + 1, device).float().log().reshape([1, n]).repeat_dim(0, 4 * e);
+            Tensor::<1, Int>::arange(1..n as i64 + 1, device).float().log().reshape([1, n]).repeat_dim(0, k * e);
         let std = (r as f64).powf(-0.5);
         Self {
             in_proj: lin(d, 2 * e),
@@ -146,13 +198,15 @@ impl Ss2d {
                 .with_groups(e)
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device),
-            x_proj_weight: u(e).init([4, r + 2 * n, e], device),
-            dt_projs_weight: Initializer::Uniform { min: -std, max: std }.init([4, e, r], device),
-            dt_projs_bias: Param::from_tensor(dt_bias_init(4 * e, 0.001, 0.1, 1e-4, device).reshape([4, e])),
+            x_proj_weight: u(e).init([k, r + 2 * n, e], device),
+            dt_projs_weight: Initializer::Uniform { min: -std, max: std }.init([k, e, r], device),
+            dt_projs_bias: Param::from_tensor(dt_bias_init(k * e, 0.001, 0.1, 1e-4, device).reshape([k, e])),
             A_logs: Param::from_tensor(a_log),
-            Ds: Param::from_tensor(Tensor::ones([4 * e], device)),
+            Ds: Param::from_tensor(Tensor::ones([k * e], device)),
             out_norm: LayerNormConfig::new(e).init(device),
             out_proj: lin(e, d),
+            scans,
+            attn: gate.then(|| BiAttn::new(e, device)),
         }
     }
 
@@ -164,26 +218,31 @@ impl Ss2d {
         let (xi, z) = (xz.clone().narrow(3, 0, e), xz.narrow(3, e, e));
         let xi = silu(self.conv2d.forward(xi.permute([0, 3, 1, 2]))); // [B, E, H, W]
         let l = h * w;
-        let xs = cross_scan(xi); // [B, 4, E, L]
+        let orders: Vec<Vec<usize>> = self.scans.iter().map(|s| s.order(h, w)).collect();
+        let k = orders.len();
+        let xs = gather(xi.reshape([b, e, l]), &orders); // [B, K, E, L]
         let [_, c, _] = self.x_proj_weight.dims();
         let r = self.dt_projs_weight.dims()[2];
         let n = (c - r) / 2;
-        let x_dbl = self.x_proj_weight.val().unsqueeze_dim::<4>(0).expand([b, 4, c, e]).matmul(xs.clone());
+        let x_dbl = self.x_proj_weight.val().unsqueeze_dim::<4>(0).expand([b, k, c, e]).matmul(xs.clone());
         let dts =
-            self.dt_projs_weight.val().unsqueeze_dim::<4>(0).expand([b, 4, e, r]).matmul(x_dbl.clone().narrow(2, 0, r));
-        let (bs, cs) = (x_dbl.clone().narrow(2, r, n), x_dbl.narrow(2, r + n, n)); // [B, 4, N, L]
+            self.dt_projs_weight.val().unsqueeze_dim::<4>(0).expand([b, k, e, r]).matmul(x_dbl.clone().narrow(2, 0, r));
+        let (bs, cs) = (x_dbl.clone().narrow(2, r, n), x_dbl.narrow(2, r + n, n)); // [B, K, N, L]
         let args = ScanArgs::grouped(
-            xs.reshape([b, 4 * e, l]),
-            dts.reshape([b, 4 * e, l]),
+            xs.reshape([b, k * e, l]),
+            dts.reshape([b, k * e, l]),
             self.A_logs.val().exp().neg(),
             bs,
             cs,
         )
         .d(self.Ds.val())
-        .delta_bias(self.dt_projs_bias.val().reshape([4 * e]))
+        .delta_bias(self.dt_projs_bias.val().reshape([k * e]))
         .softplus(true);
-        let y = selective_scan(args).y.reshape([b, 4, e, l]);
-        let y = cross_merge(y, h, w).swap_dims(1, 2).reshape([b, h, w, e]);
+        let mut y = selective_scan(args).y.reshape([b, k, e, l]);
+        if let Some(attn) = &self.attn {
+            y = attn.forward(y);
+        }
+        let y = merge(y, &orders).swap_dims(1, 2).reshape([b, h, w, e]);
         self.out_proj.forward(self.out_norm.forward(y) * silu(z))
     }
 }
