@@ -12,16 +12,17 @@
 //! out          = out_proj(rmsnorm_G(y · silu(z)) · norm.weight)  (gated RMSNorm per group)
 //! ```
 //!
-//! Training uses the chunked SSD form (matmuls only): within a chunk of `chunk_size` steps the
-//! output is the masked "attention" `(C Bᵀ ∘ L) X` with `L = exp(segsum(A Δ))`; chunk states
-//! are passed between chunks by the same segment-sum decay, and read out by `C`. The recurrent
-//! `step` is the equation above.
+//! Training uses the chunked SSD form: within a chunk of `chunk_size` steps the output is the
+//! masked "attention" `(C Bᵀ ∘ L) X` with `L = exp(segsum(A Δ))` (matmuls); chunk states are
+//! passed between chunks by a diagonal linear recurrence over the chunks (the core kernel, so
+//! the whole form is linear in the length), and read out by `C`. The recurrent `step` is the
+//! equation above.
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
 use super::mamba::dt_bias_init;
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
-use crate::kernels::linear_rows;
+use crate::kernels::{linear_recurrence, linear_rows};
 use crate::layers::{DepthwiseConv1d, GatedRmsNorm};
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -180,7 +181,7 @@ fn exp_segsum<const D: usize, const D1: usize>(x: Tensor<D>) -> Tensor<D1> {
     seg.exp().mask_fill(lower.reshape::<D1, _>(Shape::from(mask_shape)).expand(Shape::from(rep)), 0.0)
 }
 
-/// The chunked SSD algorithm (matmuls only) for h_t = exp(a_t) h_{t−1} + X_t B_tᵀ, y_t = h_t C_t:
+/// The chunked SSD algorithm for h_t = exp(a_t) h_{t−1} + X_t B_tᵀ, y_t = h_t C_t:
 /// inputs X `[B, L, H, P]` (already scaled, Δ x for Mamba-2), log-decays a `[B, L, H]` (A Δ),
 /// B, C `[B, L, H, N]`, h0 `[B, H, P, N]` → y `[B, L, H, P]` and the final state `[B, H, P, N]`.
 pub fn ssd(
@@ -217,18 +218,16 @@ pub fn ssd(
     let a_last = a_cum.clone().narrow(3, t - 1, 1); // [B, c, H, 1]
     let decay_states = (a_last.clone() - a_cum.clone()).exp().unsqueeze_dim::<5>(4); // [B, c, H, T, 1]
     let states = (bc * decay_states).swap_dims(3, 4).matmul(xc); // [B, c, H, N, P]
-    // 3. pass states between chunks: s_z = Σ_{c' ≤ z} exp(segsum) s_{c'}, with h0 in front
-    let h0 = match h0 {
-        Some(s) => s.swap_dims(2, 3).unsqueeze_dim::<5>(1), // [B, 1, H, N, P]
-        None => Tensor::zeros([b, 1, h, n, p], &device),
-    };
-    let all = Tensor::cat(vec![h0, states], 1).swap_dims(1, 2).reshape([b, h, c + 1, n * p]);
-    let chunk_a =
-        Tensor::cat(vec![Tensor::zeros([b, 1, h], &device), a_last.reshape([b, c, h])], 1).swap_dims(1, 2);
-    let decay_chunk: Tensor<4> = exp_segsum::<3, 4>(chunk_a); // [B, H, c+1, c+1]
-    let passed = decay_chunk.matmul(all); // [B, H, c+1, N·P]
-    let prev = passed.clone().narrow(2, 0, c).reshape([b, h, c, n, p]).swap_dims(1, 2); // [B, c, H, N, P]
-    let last = passed.narrow(2, c, 1).reshape([b, h, n, p]).swap_dims(2, 3); // [B, H, P, N]
+    // 3. pass states between chunks: s_z = exp(A_cum,z[T−1]) s_{z−1} + states_z from s_{−1} = h0,
+    //    a diagonal linear recurrence over the c chunks (the reference's c×c segment-sum matrix
+    //    would make this step quadratic in the length).
+    let h0 = h0.map(|s| s.swap_dims(2, 3).reshape([b, h * n * p])); // [B, H·N·P]
+    let decay = a_last.exp().expand([b, c, h, n * p]).reshape([b, c, h * n * p]);
+    let passed = linear_recurrence(decay, states.reshape([b, c, h * n * p]), h0.clone(), false); // [B, c, H·N·P]
+    let first = h0.unwrap_or_else(|| Tensor::zeros([b, h * n * p], &device)).unsqueeze_dim::<3>(1);
+    let entering = if c == 1 { first } else { Tensor::cat(vec![first, passed.clone().narrow(1, 0, c - 1)], 1) };
+    let prev = entering.reshape([b, c, h, n, p]); // [B, c, H, N, P]
+    let last = passed.narrow(1, c - 1, 1).reshape([b, h, n, p]).swap_dims(2, 3); // [B, H, P, N]
     // 4. the state entering each chunk, read out by C and decayed to each position
     let y_off = cc.matmul(prev) * a_cum.exp().unsqueeze_dim::<5>(4);
     let y = (y_diag + y_off).swap_dims(2, 3).reshape([b, lp, h, p]);
