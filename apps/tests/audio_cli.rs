@@ -103,6 +103,19 @@ fn train_eval_predict_and_draw() {
     assert!(g.contains("samples/s"), "{g}");
     let back = ssm_audio::wav::read_wav(&wav).unwrap();
     assert_eq!((back.rate, back.samples.len()), (8000, 400));
+    // --count: several clips in one batch, numbered beside --out
+    let many = d.join("many.wav");
+    ok(&bin()
+        .args(["generate", "--seconds", "0.01", "--count", "2", "--model"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&many)
+        .output()
+        .unwrap());
+    for i in 1..=2 {
+        let clip = ssm_audio::wav::read_wav(&d.join(format!("many-{i}.wav"))).unwrap();
+        assert_eq!(clip.samples.len(), 80);
+    }
     one_error_line(
         &bin().args(["eval", "--model"]).arg(&out).arg("--data").arg(&data).output().unwrap(),
         "use `generate`",
