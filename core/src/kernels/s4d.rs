@@ -19,23 +19,32 @@ pub fn s4d_kernel(log_dt: Tensor<1>, a: ComplexTensor<2>, c: ComplexTensor<2>, l
     let dt: Tensor<2> = log_dt.exp().unsqueeze_dim(1);
     let dta = a.clone().mul_real(dt);
     let c_prime = c.mul(dta.clone().exp().add_scalar(-1.0)).div(a);
-    // The Vandermonde product Σ_n C'ₙ e^{dtAₙ l} as a batched GEMM: with l = i·L₂ + j,
-    // e^{dtA l} = e^{dtA i L₂} · e^{dtA j}, so K[h, i, j] = Re Σ_n (C' e^{dtA i L₂})[h, i, n] ·
-    // e^{dtA j}[h, n, j]. Only O(H N √L) exponentials and no [H, N, L] temporaries.
-    let l2 = (len as f64).sqrt().ceil().max(1.0) as usize;
-    let l1 = len.div_ceil(l2);
-    let coarse = c_prime.unsqueeze_dim::<3>(2).mul(exp_steps(&dta, l1, l2 as f64)).swap_dims(1, 2); // [H, L₁, N]
-    let fine = exp_steps(&dta, l2, 1.0); // [H, N, L₂]
-    let k = coarse.re.matmul(fine.re) - coarse.im.matmul(fine.im); // [H, L₁, L₂]
-    k.reshape([h, l1 * l2]).narrow(1, 0, len).mul_scalar(2.0)
+    vandermonde(c_prime.unsqueeze_dim(1), &dta, len, 0).reshape([h, len]).mul_scalar(2.0)
 }
 
-/// e^{dtA · s · m} for m = 0 … count−1, `[H, N, count]`.
-fn exp_steps(dta: &ComplexTensor<2>, count: usize, s: f64) -> ComplexTensor<3> {
+/// Re Σ_n w[h, m, n] · e^{dtA[h, n] (l + offset)} for l = 0 … len−1, `[H, M, len]`: the
+/// Vandermonde product as a batched GEMM. With l + offset = i·L₂ + j + offset,
+/// e^{dtA (l + offset)} = e^{dtA (i L₂ + offset)} · e^{dtA j}, so the sum is
+/// Re Σ_n (w e^{dtA (i L₂ + offset)})[h, (m, i), n] · e^{dtA j}[h, n, j]: only O(H N √L)
+/// exponentials and no [H, N, L] temporaries.
+pub fn vandermonde(w: ComplexTensor<3>, dta: &ComplexTensor<2>, len: usize, offset: usize) -> Tensor<3> {
+    let [h, m, n] = w.dims();
+    let l2 = (len as f64).sqrt().ceil().max(1.0) as usize;
+    let l1 = len.div_ceil(l2);
+    let starts = exp_steps(dta, l1, l2 as f64, offset as f64).swap_dims(1, 2).unsqueeze_dim::<4>(1); // [H, 1, L₁, N]
+    let coarse = (w.unsqueeze_dim::<4>(2) * starts).reshape([h, m * l1, n]);
+    let fine = exp_steps(dta, l2, 1.0, 0.0); // [H, N, L₂]
+    let k = coarse.re.matmul(fine.re) - coarse.im.matmul(fine.im); // [H, M·L₁, L₂]
+    k.reshape([h, m, l1 * l2]).narrow(2, 0, len)
+}
+
+/// e^{dtA · (s · i + offset)} for i = 0 … count−1, `[H, N, count]`.
+fn exp_steps(dta: &ComplexTensor<2>, count: usize, s: f64, offset: f64) -> ComplexTensor<3> {
     let steps: Tensor<3> = Tensor::<1, Int>::arange(0..count as i64, &dta.re.device())
         .float()
         .cast(dta.re.dtype())
         .mul_scalar(s)
+        .add_scalar(offset)
         .reshape([1, 1, count]);
     dta.clone().unsqueeze_dim::<3>(2).mul_real(steps).exp()
 }

@@ -15,7 +15,8 @@
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::complex::ComplexTensor;
-use crate::kernels::{causal_conv, s4d::s4d_kernel};
+use crate::kernels::causal_conv;
+use crate::kernels::s4d::{s4d_kernel, vandermonde};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
@@ -266,13 +267,9 @@ impl DiagSsm {
         let x0 = state.map(S4dState::resolve);
         if let Some(x0) = &x0 {
             // y_t += 2 Re Σ_n C'_n e^{ΔA (t+1)} x0_n
-            let steps: Tensor<3> =
-                Tensor::<1, Int>::arange(1..l as i64 + 1, &u.device()).float().cast(u.dtype()).reshape([1, 1, l]);
-            let pw = dta.clone().unsqueeze_dim::<3>(2).mul_real(steps).exp(); // [H, N/2, L]
-            let cw = c_prime.unsqueeze_dim::<3>(2).mul(pw);
-            let x0h = |t: Tensor<3>| t.swap_dims(0, 1); // [H, B, N/2]
-            let contrib = x0h(x0.re.clone()).matmul(cw.re) - x0h(x0.im.clone()).matmul(cw.im);
-            y = y + contrib.swap_dims(0, 1).mul_scalar(2.0);
+            let w = ComplexTensor::new(x0.re.clone().swap_dims(0, 1), x0.im.clone().swap_dims(0, 1)) // [H, B, N/2]
+                * c_prime.unsqueeze_dim::<3>(1);
+            y = y + vandermonde(w, &dta, l, 1).swap_dims(0, 1).mul_scalar(2.0);
         }
         (y, S4dState::Pending { u, dta, x0 })
     }

@@ -21,13 +21,13 @@
 //! updated with another token's Δ, B and C; here all four follow the scan, as the paper's
 //! equations do. The first layer's optional extra depthwise convolution (L1 only) is left out.
 
-use super::scans::{Scan, gather, merge, moves};
+use super::scans::{Scan, gather, index, merge, moves};
 use super::{InputShape, PatchEmbed};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use ssm_core::kernels::{ScanArgs, selective_scan};
 use ssm_core::mixers::mamba::dt_bias_init;
@@ -157,8 +157,7 @@ impl PlainMamba2d {
     /// Θ[dₛ,t] for every scan s and step t, `[1, K, N, L]`.
     fn direction_terms(&self, orders: &[Vec<usize>], w: usize) -> Tensor<4> {
         let l = orders[0].len();
-        let codes: Vec<i64> = orders.iter().flat_map(|o| moves(o, w)).map(|c| c as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(codes, [orders.len() * l]), &self.d.device());
+        let idx = index(orders.iter().flat_map(|o| moves(o, w)).collect(), &self.d.device());
         let n = self.direction_bs.dims()[1];
         self.direction_bs.val().select(0, idx).reshape([1, orders.len(), l, n]).swap_dims(2, 3)
     }

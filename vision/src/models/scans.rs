@@ -119,7 +119,8 @@ pub fn moves(order: &[usize], w: usize) -> Vec<usize> {
     out
 }
 
-fn index(values: Vec<usize>, device: &burn::tensor::Device) -> Tensor<1, Int> {
+/// An index tensor of `values`.
+pub fn index(values: Vec<usize>, device: &burn::tensor::Device) -> Tensor<1, Int> {
     let n = values.len();
     Tensor::from_data(TensorData::new(values.into_iter().map(|v| v as i64).collect::<Vec<_>>(), [n]), device)
 }

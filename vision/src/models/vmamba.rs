@@ -175,11 +175,6 @@ impl BiAttn {
 }
 
 impl Ss2d {
-    /// VMamba's SS2D: the four cross-scan directions, no gate.
-    pub fn new(d: usize, e: usize, n: usize, device: &Device) -> Self {
-        Self::with_scans(d, e, n, Scan::CROSS.to_vec(), false, device)
-    }
-
     /// SS2D over `scans` (K directions), with LocalVMamba's channel gate when `gate`.
     pub fn with_scans(d: usize, e: usize, n: usize, scans: Vec<Scan>, gate: bool, device: &Device) -> Self {
         let k = scans.len();
