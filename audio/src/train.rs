@@ -4,9 +4,9 @@
 use crate::dataset::{Clip, load_clip};
 use crate::models::{AudioBatch, AudioModel, AudioModelConfig};
 use burn::tensor::Device;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use ssm_core::error::FileError;
 use ssm_core::train::{DataSource, Stats};
 
@@ -52,7 +52,24 @@ impl LoadedClips {
 
     /// The batch of clips `idx`.
     pub fn batch(&self, cfg: &AudioModelConfig, idx: &[usize], device: &Device) -> AudioBatch {
-        let flat: Vec<f32> = idx.iter().flat_map(|&i| self.samples[i].iter().copied()).collect();
+        self.shifted_batch(cfg, idx, &vec![0; idx.len()], device)
+    }
+
+    /// The batch of clips `idx`, clip `k` moved `shifts[k]` samples later (earlier when
+    /// negative) inside its window, the vacated samples zero: the time-shift augmentation.
+    pub fn shifted_batch(
+        &self,
+        cfg: &AudioModelConfig,
+        idx: &[usize],
+        shifts: &[isize],
+        device: &Device,
+    ) -> AudioBatch {
+        let mut flat = Vec::new();
+        for (&i, &s) in idx.iter().zip(shifts) {
+            let x = &self.samples[i];
+            let n = x.len() as isize;
+            flat.extend((0..n).map(|t| if (0..n).contains(&(t - s)) { x[(t - s) as usize] } else { 0.0 }));
+        }
         AudioBatch { x: cfg.features(&flat, idx.len(), device), labels: idx.iter().map(|&i| self.labels[i]).collect() }
     }
 
@@ -70,6 +87,8 @@ pub struct AudioSource {
     pub eval: LoadedClips,
     pub batch: usize,
     pub seed: u64,
+    /// Largest random time shift of a training clip, in samples (0: none).
+    pub max_shift: usize,
 }
 
 impl DataSource<AudioBatch> for AudioSource {
@@ -80,7 +99,11 @@ impl DataSource<AudioBatch> for AudioSource {
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
         let idx: Vec<usize> = order.into_iter().cycle().skip(within * self.batch).take(self.batch.min(n)).collect();
-        self.train.batch(&self.cfg, &idx, device)
+        let m = self.max_shift as i64;
+        let mut rng = StdRng::seed_from_u64(self.seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let shifts: Vec<isize> =
+            idx.iter().map(|_| if m > 0 { rng.random_range(-m..=m) as isize } else { 0 }).collect();
+        self.train.shifted_batch(&self.cfg, &idx, &shifts, device)
     }
 
     fn eval_batches(&self, device: &Device) -> Vec<AudioBatch> {

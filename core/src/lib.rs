@@ -39,6 +39,7 @@ pub mod mixers;
 pub mod models;
 pub mod monarch;
 pub mod pathfinder;
+pub mod plain;
 pub mod plot;
 pub mod tasks;
 pub mod train;

@@ -7,6 +7,7 @@
 //!   (`split_batch`) continue exactly as the batch does;
 //! - gradients: autodiff against central finite differences, for the input and every parameter;
 //! - save → load round trip (burn record and safetensors);
+//! - a family's plain-Rust step, where it has one, equals its tensor `step`;
 //! - a clear error for a wrong width, an empty sequence, another family's state, an unknown or
 //!   malformed option.
 
@@ -98,6 +99,32 @@ fn step_equals_forward() {
         let err = max_abs_diff(&y, &y_step);
         assert!(err <= TOL, "{name}: step vs forward outputs differ by {err:.2e}");
         assert_same_state(&m, 2, s_par, s_step, "final state of forward vs of steps");
+    }
+}
+
+#[test]
+fn plain_steps_equal_step() {
+    let device = dev();
+    let (b, l) = (2, 11);
+    for name in MIXER_NAMES {
+        let m = mixer(name, &device);
+        let Some(mut plain) = m.plain_step(b) else { continue };
+        let x = input(b, l, 3, &device);
+        let (y, _) = stepwise(&m, x.clone(), m.init_state(b, &device));
+        let (xv, yv) = (values(x), values(y));
+        let at = |bi: usize, t: usize| (bi * l + t) * D..(bi * l + t + 1) * D;
+        let mut err = 0f64;
+        for t in 0..l {
+            let xt: Vec<f32> = (0..b).flat_map(|bi| xv[at(bi, t)].iter().map(|&v| v as f32)).collect();
+            let mut yt = vec![0f32; b * D];
+            plain.step(&xt, &mut yt);
+            for bi in 0..b {
+                for (p, q) in yt[bi * D..(bi + 1) * D].iter().zip(&yv[at(bi, t)]) {
+                    err = err.max((f64::from(*p) - q).abs());
+                }
+            }
+        }
+        assert!(err <= TOL, "{name}: plain step vs step outputs differ by {err:.2e}");
     }
 }
 

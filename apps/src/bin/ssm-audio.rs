@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rand::rngs::StdRng;
@@ -14,7 +13,8 @@ use ssm_apps::{Machine, MixerArgs, TrainFlags, exit_on_error, parse_with_default
 use ssm_audio::dataset::{AudioFolder, Clip};
 use ssm_audio::features::{MelConfig, log_mel};
 use ssm_audio::models::raw::RawConfig;
-use ssm_audio::models::sashimi::{LEVELS, SashimiConfig, mu_law_decode, mu_law_encode};
+use ssm_audio::models::sashimi::{LEVELS, Sashimi, SashimiConfig, mu_law_decode, mu_law_encode};
+use ssm_audio::models::sashimi_plain::PlainSashimi;
 use ssm_audio::models::{AudioModel, AudioModelConfig};
 use ssm_audio::resample::resample;
 use ssm_audio::train::{AudioSource, LoadedClips, predict};
@@ -105,6 +105,10 @@ struct TrainArgs {
     /// Test share of each class for folders without an official split.
     #[arg(long, default_value_t = 0.1)]
     test_fraction: f64,
+    /// Time-shift augmentation: each training clip moved by a random offset of up to ± this
+    /// many seconds inside its window (default: 0.1 for the raw-waveform model, 0 for the others).
+    #[arg(long)]
+    shift: Option<f64>,
     #[command(flatten)]
     train: TrainFlags,
 }
@@ -276,8 +280,20 @@ fn run_train(a: TrainArgs) -> Result<()> {
     println!("{:?} model, {} parameters", a.model, model.num_params());
     write_json(&out.join("config.json"), &RunInfo { model: cfg.clone(), classes: folder.classes.clone() })?;
     // The evaluation set is the test split: reported each epoch, never used to pick a model.
-    let mut source =
-        AudioSource { cfg: cfg.clone(), train, eval: test.clone(), batch: a.train.batch, seed: a.train.seed };
+    let shift = a.shift.unwrap_or(if a.model == ModelName::Raw { 0.1 } else { 0.0 });
+    let (rate, len) = cfg.input();
+    if !(shift >= 0.0 && shift * f64::from(rate) < len as f64) {
+        bail!("--shift {shift}: must be between 0 and the clip length");
+    }
+    let max_shift = if cfg.is_generative() { 0 } else { (shift * f64::from(rate)).round() as usize };
+    let mut source = AudioSource {
+        cfg: cfg.clone(),
+        train,
+        eval: test.clone(),
+        batch: a.train.batch,
+        seed: a.train.seed,
+        max_shift,
+    };
     let fitted = fit(model, &mut source, &tc, &adev)?;
     let model = fitted.model.valid();
     if cfg.is_generative() {
@@ -413,6 +429,40 @@ fn sample_levels(probs: &[f64], rng: &mut StdRng) -> Vec<i64> {
         .collect()
 }
 
+/// Softmax of each row of `LEVELS` logits divided by `temperature`.
+fn softmax_rows(logits: &[f32], temperature: f64) -> Vec<f64> {
+    let mut p: Vec<f64> = logits.iter().map(|&v| f64::from(v) / temperature).collect();
+    for row in p.chunks_mut(LEVELS) {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let sum: f64 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+    p
+}
+
+/// Tokens of every sequence → their logits.
+type Sampler<'a> = dyn FnMut(&[i64]) -> Vec<f32> + 'a;
+
+/// One generation step for `k` sequences: tokens → logits `[k × LEVELS]`, through the
+/// plain-Rust network when every block has a plain step, else through the tensor `step`.
+fn sampler<'a>(
+    net: &'a Sashimi,
+    cfg: &AudioModelConfig,
+    k: usize,
+    device: &'a Device,
+) -> Box<Sampler<'a>> {
+    let AudioModelConfig::Sashimi { net: net_cfg, .. } = cfg else { unreachable!("a SaShiMi run") };
+    if let Some(mut plain) = PlainSashimi::new(net, net_cfg, k) {
+        return Box::new(move |q| plain.step(q).to_vec());
+    }
+    let mut state = net.init_state(k, device);
+    Box::new(move |q| {
+        let t = Tensor::<1, Int>::from_data(TensorData::new(q.to_vec(), [q.len()]), device);
+        ssm_core::plain::host(net.step(t, &mut state))
+    })
+}
+
 fn run_generate(a: GenerateArgs) -> Result<()> {
     let device = a.machine.device()?;
     let (info, model) = open_run(&a.model, &device)?;
@@ -423,10 +473,11 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
     if !positive(a.seconds) || !positive(a.temperature) || a.count == 0 {
         bail!("--seconds, --temperature and --count must be positive");
     }
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
+    }
     let (rate, _) = info.model.input();
     let k = a.count;
-    let mut state = net.init_state(k, &device);
-    let tokens = |q: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(q, [k]), &device);
     let prompt: Vec<i64> = match &a.prompt {
         Some(p) => {
             let audio = read_wav(p)?;
@@ -434,22 +485,21 @@ fn run_generate(a: GenerateArgs) -> Result<()> {
         }
         None => vec![mu_law_encode(0.0)],
     };
-    let mut logits = None;
+    let mut step = sampler(net, &info.model, k, &device);
+    let mut logits = Vec::new();
     for &q in &prompt {
-        logits = Some(net.step(tokens(vec![q; k]), &mut state));
+        logits = step(&vec![q; k]);
     }
     let n = (a.seconds * rate as f64).round() as usize;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let mut clips = vec![Vec::with_capacity(n); k];
     let start = std::time::Instant::now();
     for _ in 0..n {
-        let l = logits.take().expect("a prompt of at least one sample");
-        let p = softmax(l.div_scalar(a.temperature), 1).into_data().convert::<f64>().try_into_vec::<f64>();
-        let q = sample_levels(&p.map_err(|e| anyhow::anyhow!("reading the model's probabilities: {e:?}"))?, &mut rng);
+        let q = sample_levels(&softmax_rows(&logits, a.temperature), &mut rng);
         for (clip, &qi) in clips.iter_mut().zip(&q) {
             clip.push(mu_law_decode(qi));
         }
-        logits = Some(net.step(tokens(q), &mut state));
+        logits = step(&q);
     }
     let secs = start.elapsed().as_secs_f64();
     for (path, samples) in numbered(&a.out, k).iter().zip(clips) {

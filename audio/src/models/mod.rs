@@ -7,6 +7,7 @@
 
 pub mod raw;
 pub mod sashimi;
+pub mod sashimi_plain;
 
 use crate::features::{MelConfig, log_mel};
 use burn::module::Module;

@@ -59,7 +59,15 @@ pub struct SashimiConfig {
     pub ff: usize,
 }
 
+/// The epsilon of the LayerNorm before the output head.
+pub const HEAD_NORM_EPS: f64 = 1e-5;
+
 impl SashimiConfig {
+    /// The norm epsilon of the blocks at `width`.
+    pub fn norm_eps(&self, width: usize) -> Option<f64> {
+        self.block(width).ok().map(|b| b.norm_eps)
+    }
+
     fn block(&self, width: usize) -> Result<BlockConfig, MixerError> {
         let mixer = MixerConfig::with_options(&self.mixer, width, &self.mixer_opt)?;
         Ok(BlockConfig { mlp_hidden: Some(self.ff * width), ..BlockConfig::new(mixer) })
@@ -92,7 +100,7 @@ impl SashimiConfig {
             embed: EmbeddingConfig::new(LEVELS, self.d_model).init(device),
             levels,
             center: stack(width, device)?,
-            norm: Norm::new(NormKind::Layer, self.d_model, 1e-5, device),
+            norm: Norm::new(NormKind::Layer, self.d_model, HEAD_NORM_EPS, device),
             head: LinearConfig::new(self.d_model, LEVELS).init(device),
         })
     }

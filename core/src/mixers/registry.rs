@@ -120,6 +120,11 @@ macro_rules! registry {
                 match self { $(Self::$Variant(m) => m.d_model()),+ }
             }
 
+            /// See [`SequenceMixer::plain_step`].
+            pub fn plain_step(&self, batch: usize) -> Option<Box<dyn crate::plain::PlainStep>> {
+                match self { $(Self::$Variant(m) => m.plain_step(batch)),+ }
+            }
+
             /// The state before any token.
             pub fn init_state(&self, batch: usize, device: &Device) -> MixerState {
                 match self { $(Self::$Variant(m) => MixerState::$Variant(m.init_state(batch, device))),+ }

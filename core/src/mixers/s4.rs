@@ -24,6 +24,7 @@
 //! diagonal families (S4D, DSS, S5) give zero-order hold.
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
+use crate::plain::{self, PlainLinear, PlainStep, host};
 use crate::complex::ComplexTensor;
 use crate::kernels::causal_conv;
 use crate::kernels::dplr::Dplr;
@@ -220,5 +221,92 @@ impl SequenceMixer for S4 {
     fn step(&self, x: Tensor<2>, state: S4State) -> (Tensor<2>, S4State) {
         let (y, state) = self.ssm_step(x, state);
         (self.output(y), state)
+    }
+
+    fn plain_step(&self, batch: usize) -> Option<Box<dyn PlainStep>> {
+        Some(Box::new(S4Plain::new(self, batch)))
+    }
+}
+
+/// [`S4::ssm_step`] and the output layer in plain Rust. Per channel, what does not depend on the
+/// state is computed once: D₀⁻¹ = (1 − Δλ/2)⁻¹, D₀⁻¹p, κ = (Δ/2) / (1 + (Δ/2)⟨p, D₀⁻¹p⟩), B̄, so
+/// that Ā x = 2(D₀⁻¹x − D₀⁻¹p · κ⟨p, D₀⁻¹x⟩) − x costs O(N) (the stored modes are conjugate
+/// pairs: ⟨·,·⟩ is 2 Re Σ x̄ y).
+struct S4Plain {
+    n: usize,
+    inv_d0: Vec<Complex<f32>>,
+    pd: Vec<Complex<f32>>,
+    p: Vec<Complex<f32>>,
+    kappa: Vec<f32>,
+    b_bar: Vec<Complex<f32>>,
+    c: Vec<Complex<f32>>,
+    d: Vec<f32>,
+    out: PlainLinear,
+    /// The modes `[batch, H, N/2]`.
+    x: Vec<Complex<f32>>,
+    y: Vec<f32>,
+    z: Vec<f32>,
+}
+
+impl S4Plain {
+    fn new(m: &S4, batch: usize) -> Self {
+        let sys = m.system();
+        let [h, n] = sys.lambda.dims();
+        let cplx = |z: ComplexTensor<2>| -> Vec<Complex<f32>> {
+            host(z.re).into_iter().zip(host(z.im)).map(|(re, im)| Complex::new(re, im)).collect()
+        };
+        let b_bar = cplx(sys.b_bar(m.b()));
+        let (lambda, p, dt) = (cplx(sys.lambda), cplx(sys.p), host(sys.dt));
+        let inv_d0: Vec<Complex<f32>> =
+            (0..h * n).map(|i| (Complex::new(1.0, 0.0) - lambda[i] * (0.5 * dt[i / n])).inv()).collect();
+        let pd: Vec<Complex<f32>> = p.iter().zip(&inv_d0).map(|(p, d)| p * d).collect();
+        let kappa = (0..h)
+            .map(|hi| {
+                let pp: f32 = (hi * n..(hi + 1) * n).map(|i| (p[i].conj() * pd[i]).re).sum();
+                0.5 * dt[hi] / (1.0 + dt[hi] * pp)
+            })
+            .collect();
+        Self {
+            n,
+            inv_d0,
+            pd,
+            p,
+            kappa,
+            b_bar,
+            c: cplx(m.c()),
+            d: host(m.d.val()),
+            out: PlainLinear::new(&m.output_linear),
+            x: vec![Complex::new(0.0, 0.0); batch * h * n],
+            y: vec![0.0; batch * h],
+            z: vec![0.0; batch * 2 * h],
+        }
+    }
+}
+
+impl PlainStep for S4Plain {
+    fn step(&mut self, u: &[f32], out: &mut [f32]) {
+        let (n, h) = (self.n, self.d.len());
+        for (row, (&ut, yt)) in u.iter().zip(self.y.iter_mut()).enumerate() {
+            let hi = row % h;
+            let x = &mut self.x[row * n..(row + 1) * n];
+            let ch = hi * n..(hi + 1) * n;
+            let (inv_d0, pd, p) = (&self.inv_d0[ch.clone()], &self.pd[ch.clone()], &self.p[ch.clone()]);
+            let (b_bar, c) = (&self.b_bar[ch.clone()], &self.c[ch]);
+            let s: f32 = (0..n).map(|i| (p[i].conj() * (x[i] * inv_d0[i])).re).sum();
+            let coef = 2.0 * s * self.kappa[hi];
+            let mut acc = 0.0;
+            for i in 0..n {
+                x[i] = (x[i] * inv_d0[i] - pd[i] * coef) * 2.0 - x[i] + b_bar[i] * ut;
+                acc += (c[i] * x[i]).re;
+            }
+            *yt = plain::gelu(2.0 * acc + self.d[hi] * ut);
+        }
+        // out = GLU(W GELU(y)): the first half gated by the sigmoid of the second.
+        self.out.apply(&self.y, &mut self.z);
+        for (zr, or) in self.z.chunks_exact(2 * h).zip(out.chunks_exact_mut(h)) {
+            for (j, o) in or.iter_mut().enumerate() {
+                *o = zr[j] / (1.0 + (-zr[h + j]).exp());
+            }
+        }
     }
 }

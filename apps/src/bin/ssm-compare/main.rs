@@ -8,9 +8,11 @@
 //! copying, MQAR (Zoology) and LRA ListOps; `speed` times models against length.
 
 mod data;
+mod lm;
 mod long_range;
 mod report;
 mod speed;
+mod survey;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -46,6 +48,8 @@ struct Cli {
 enum Cmd {
     /// Time forward and forward+backward of each model against sequence length.
     Speed(SpeedArgs),
+    /// The survey page's combined table and claims, from the runs of scripts/survey.sh.
+    Survey(survey::SurveyArgs),
 }
 
 /// The tasks: the survey's synthetic ones, LRA ListOps and the rest of the long-range suite.
@@ -61,6 +65,8 @@ enum Task {
     Pathfinder,
     /// Byte-level speaker identification in tiny-shakespeare (512-byte passages).
     Text,
+    /// Character-level language modelling on tiny-shakespeare (test loss in bits/character).
+    Language,
 }
 
 /// Groups of tasks run one after the other.
@@ -215,7 +221,7 @@ struct TrainArgs {
     /// Fashion-MNIST directory (idx files) for the image task.
     #[arg(long, default_value = "../shared/data/vision/fashion-mnist")]
     image_data: PathBuf,
-    /// The tiny-shakespeare text file for the text task.
+    /// The tiny-shakespeare text file for the text and language tasks.
     #[arg(long, default_value = "../shared/data/language/tinyshakespeare/input.txt")]
     text_data: PathBuf,
     /// Training examples of the image and Pathfinder tasks.
@@ -261,8 +267,14 @@ struct Setup {
     seq_len: usize,
     task_json: serde_json::Value,
     tests: TestSets,
-    synthetic: Option<SyntheticTask>,
-    labelled: Option<LabelledData>,
+    data: TaskData,
+}
+
+/// Where a run's training batches come from.
+enum TaskData {
+    Synthetic(SyntheticTask),
+    Labelled(LabelledData),
+    Language(lm::LmData),
 }
 
 /// The splits of a sequence-classification task with its natural length, or `None` for the
@@ -282,24 +294,34 @@ fn classification_splits(a: &TrainArgs) -> Result<Option<(long_range::Splits, us
     }))
 }
 
+/// The share of the most frequent label: the accuracy of always answering it.
+fn majority(labels: &[i64]) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for l in labels {
+        *counts.entry(l).or_insert(0usize) += 1;
+    }
+    counts.values().max().map_or(0.0, |&m| m as f64 / labels.len() as f64)
+}
+
 fn setup(a: &TrainArgs) -> Result<Setup> {
     let (seed, batch) = (a.train.seed, a.train.batch);
+    if a.task == Task::Language {
+        let len = a.len.unwrap_or(256);
+        let sp = lm::load(&a.text_data, len, batch, seed)?;
+        let task_json = serde_json::json!({"task": "language", "len": len, "vocab": sp.vocab,
+            "test_windows": sp.test.iter().map(|b| b.batch).sum::<usize>()});
+        let tests = vec![("test".into(), sp.test)];
+        let (vocab, data) = (sp.vocab, TaskData::Language(sp.data));
+        return Ok(Setup { vocab, n_classes: vocab, seq_len: len, task_json, tests, data });
+    }
     if let Some((sp, natural)) = classification_splits(a)? {
         let max_len = a.len.unwrap_or(natural);
         let name = a.task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
         let task_json = serde_json::json!({"task": name, "max_len": max_len, "train": sp.train.len(),
-            "val": sp.val.len(), "test": sp.test.len()});
+            "val": sp.val.len(), "test": sp.test.len(), "test_majority": majority(&sp.test.labels)});
         let tests = vec![("test".into(), batches_of(&sp.test, batch, max_len))];
-        let data = Some(LabelledData { train: sp.train, val: sp.val, batch, seed, max_len });
-        return Ok(Setup {
-            vocab: sp.vocab,
-            n_classes: sp.classes,
-            seq_len: max_len,
-            task_json,
-            tests,
-            synthetic: None,
-            labelled: data,
-        });
+        let data = TaskData::Labelled(LabelledData { train: sp.train, val: sp.val, batch, seed, max_len });
+        return Ok(Setup { vocab: sp.vocab, n_classes: sp.classes, seq_len: max_len, task_json, tests, data });
     }
     let len = a.len.unwrap_or(64);
     let task = match a.task {
@@ -315,7 +337,7 @@ fn setup(a: &TrainArgs) -> Result<Setup> {
     let tests = synthetic_tests(&task, &extra, a.test_size, batch, seed)?;
     let (vocab, seq_len) = (task.vocab_size(), task.seq_len());
     let task_json = serde_json::to_value(&task)?;
-    Ok(Setup { vocab, n_classes: vocab, seq_len, task_json, tests, synthetic: Some(task), labelled: None })
+    Ok(Setup { vocab, n_classes: vocab, seq_len, task_json, tests, data: TaskData::Synthetic(task) })
 }
 
 /// Trains one model and tests it at every length.
@@ -335,21 +357,27 @@ fn train_one(
     let out = t.out.join(dir_name(label));
     let tc = t.config_in(t.steps_or(|| 700), &out);
     println!("— {label}: {params} parameters");
-    let fitted = match (&s.synthetic, &mut s.labelled) {
-        (Some(task), _) => fit(model, &mut Synthetic::new(task.clone(), t.batch, t.seed, t.batch * 8), &tc, &adev),
-        (None, Some(data)) => fit(model, data, &tc, &adev),
-        _ => unreachable!("a run has a synthetic task or labelled sequences"),
+    let fitted = match &mut s.data {
+        TaskData::Synthetic(task) => {
+            fit(model, &mut Synthetic::new(task.clone(), t.batch, t.seed, t.batch * 8), &tc, &adev)
+        }
+        TaskData::Labelled(data) => fit(model, data, &tc, &adev),
+        TaskData::Language(data) => fit(model, data, &tc, &adev),
     }?;
     write_json(&out.join("config.json"), &cfg)?;
     let train_seconds = fitted.state.train_seconds;
     let tokens = (fitted.state.step * t.batch * s.seq_len) as f64;
-    let mut by_len = serde_json::Map::new();
-    for (len, batches) in &s.tests {
-        by_len.insert(len.clone(), test_stats(&fitted.model, batches, device).accuracy().into());
+    let (mut by_len, mut bits) = (serde_json::Map::new(), f64::NAN);
+    for (i, (len, batches)) in s.tests.iter().enumerate() {
+        let st = test_stats(&fitted.model, batches, device);
+        by_len.insert(len.clone(), st.accuracy().into());
+        if i == 0 {
+            bits = st.loss() / std::f64::consts::LN_2;
+        }
     }
     // the training length's test set comes first
     let test_accuracy = by_len.get(&s.tests[0].0).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
-    println!("  test accuracy {test_accuracy:.4}  ({train_seconds:.1} s)");
+    println!("  test accuracy {test_accuracy:.4}, loss {bits:.4} bits/token  ({train_seconds:.1} s)");
     Ok(serde_json::json!({
         "mixer": label,
         "layout": backbone.describe(),
@@ -357,6 +385,7 @@ fn train_one(
         "params": params,
         "train_seconds": train_seconds,
         "test_accuracy": test_accuracy,
+        "test_bits_per_token": bits,
         "tokens_per_second": tokens / train_seconds.max(1e-9),
         "test_accuracy_by_length": by_len,
         "final_train_loss": fitted.state.epochs.last().map(|e| e.train_loss),
@@ -451,6 +480,7 @@ fn main() {
     let cli: Cli = ssm_apps::parse_with_defaults(&[("", TRAIN_DEFAULTS)]);
     ssm_apps::exit_on_error(match cli.cmd {
         Some(Cmd::Speed(s)) => speed::run_speed(s),
+        Some(Cmd::Survey(s)) => survey::run_survey(s),
         None => run_compare(cli.train),
     });
 }

@@ -11,6 +11,11 @@ fn accuracy_at(r: &serde_json::Value, len: &str) -> f64 {
     r["test_accuracy_by_length"][len].as_f64().unwrap_or(f64::NAN)
 }
 
+/// Test loss at the training length, in bits per scored token.
+fn bits(r: &serde_json::Value) -> f64 {
+    r["test_bits_per_token"].as_f64().unwrap_or(f64::NAN)
+}
+
 fn forward_ms(cost: &[serde_json::Value], label: &str, len: usize) -> Option<f64> {
     let row = cost.iter().find(|r| r["model"] == label && r["len"] == len)?;
     row["forward_seconds"].as_f64().map(|s| s * 1e3)
@@ -21,6 +26,7 @@ pub fn print_table(results: &[serde_json::Value], tests: &TestSets, cost: &[serd
     for (len, _) in tests {
         head.push_str(&format!(" {:>9}", format!("acc@{len}")));
     }
+    head.push_str(&format!(" {:>9}", "bits/tok"));
     for l in lens {
         head.push_str(&format!(" {:>10}", format!("ms@{l}")));
     }
@@ -31,6 +37,7 @@ pub fn print_table(results: &[serde_json::Value], tests: &TestSets, cost: &[serd
         for (len, _) in tests {
             line.push_str(&format!(" {:>9.4}", accuracy_at(r, len)));
         }
+        line.push_str(&format!(" {:>9.4}", bits(r)));
         for &l in lens {
             line.push_str(&format!(
                 " {:>10}",
@@ -53,10 +60,11 @@ pub fn markdown_table(
     for (len, _) in tests {
         head.push_str(&format!(" acc@{len} |"));
     }
+    head.push_str(" test bits/token |");
     for l in lens {
         head.push_str(&format!(" fwd ms@{l} |"));
     }
-    let cols = 3 + tests.len() + lens.len();
+    let cols = 4 + tests.len() + lens.len();
     let mut out = format!("{head}\n|{}\n", "---|".repeat(cols));
     for r in results {
         let label = r["mixer"].as_str().unwrap_or("?");
@@ -64,6 +72,7 @@ pub fn markdown_table(
         for (len, _) in tests {
             out.push_str(&format!(" {:.3} |", accuracy_at(r, len)));
         }
+        out.push_str(&format!(" {:.3} |", bits(r)));
         for &l in lens {
             out.push_str(&format!(" {} |", forward_ms(cost, label, l).map_or("skipped".into(), |m| format!("{m:.1}"))));
         }

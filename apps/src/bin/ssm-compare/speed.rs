@@ -112,7 +112,7 @@ pub fn plot_times(path: &Path, rows: &[serde_json::Value], labels: &[String]) ->
 }
 
 /// Slope of log(ms) against log(length) between the shortest and the longest length timed.
-fn log_slope(rows: &[serde_json::Value], label: &str, key: &str) -> Option<f64> {
+pub fn log_slope(rows: &[serde_json::Value], label: &str, key: &str) -> Option<f64> {
     let pts: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r["model"] == label)
