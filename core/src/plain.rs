@@ -8,8 +8,12 @@
 //! mixer has none (or that is bidirectional, or routes to experts) has no plain form, and
 //! callers keep the tensor path.
 
-use crate::blocks::ResidualBlock;
+use crate::blocks::{Backbone, ResidualBlock};
+use crate::kernels::gemv_cpu;
 use crate::layers::{GatedMlp, Norm};
+use crate::mixers::MixerState;
+use burn::backend::flex::FlexTensor;
+use burn::backend::{BackendTensor, DispatchTensorKind};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
@@ -24,23 +28,67 @@ pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
 }
 
+/// A weight's `f32` values, row-major: the burn tensor's own buffer when it is a contiguous
+/// f32 tensor on burn-flex (so a plain copy of a model costs no second copy of its weights),
+/// else a copy.
+#[derive(Debug, Clone)]
+pub enum Weights {
+    Shared(FlexTensor),
+    Owned(Vec<f32>),
+}
+
+impl Weights {
+    pub fn of<const D: usize>(t: Tensor<D>) -> Self {
+        if let DispatchTensorKind::Flex(BackendTensor::Float(f)) = t.clone().into_dispatch().kind
+            && f.as_slice::<f32>().is_some()
+        {
+            return Weights::Shared(f);
+        }
+        Weights::Owned(host(t))
+    }
+}
+
+impl std::ops::Deref for Weights {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Weights::Shared(f) => f.as_slice::<f32>().expect("checked contiguous f32 in Weights::of"),
+            Weights::Owned(v) => v,
+        }
+    }
+}
+
+/// Weights from which a product is split across the cores.
+const PARALLEL_WEIGHTS: usize = 1 << 16;
+
 /// `y = x W + b` for rows of `x` (`W` stored `[in, out]` as burn's `Linear`).
 #[derive(Debug, Clone)]
 pub struct PlainLinear {
     pub d_in: usize,
     pub d_out: usize,
-    w: Vec<f32>,
+    w: Weights,
     b: Option<Vec<f32>>,
 }
 
 impl PlainLinear {
     pub fn new(l: &Linear) -> Self {
         let [d_in, d_out] = l.weight.dims();
-        Self { d_in, d_out, w: host(l.weight.val()), b: l.bias.as_ref().map(|b| host(b.val())) }
+        Self { d_in, d_out, w: Weights::of(l.weight.val()), b: l.bias.as_ref().map(|b| host(b.val())) }
     }
 
-    /// `x` `[rows, d_in]` → `y` `[rows, d_out]`.
+    /// `x` `[rows, d_in]` → `y` `[rows, d_out]`. Large weights stream through the cores
+    /// ([`gemv_cpu::x_w`]); small ones run in this thread.
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
+        if self.w.len() >= PARALLEL_WEIGHTS {
+            let rows = x.len() / self.d_in;
+            y.copy_from_slice(&gemv_cpu::x_w(x, &self.w, rows, self.d_in, self.d_out));
+            if let Some(b) = &self.b {
+                for yr in y.chunks_exact_mut(self.d_out) {
+                    yr.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+                }
+            }
+            return;
+        }
         for (xr, yr) in x.chunks_exact(self.d_in).zip(y.chunks_exact_mut(self.d_out)) {
             match &self.b {
                 Some(b) => yr.copy_from_slice(b),
@@ -66,18 +114,18 @@ pub struct PlainNorm {
 }
 
 impl PlainNorm {
-    /// `eps` is the one the norm was built with (burn keeps LayerNorm's private).
-    pub fn new(n: &Norm, eps: f64) -> Self {
-        let eps = eps as f32;
-        match n {
+    /// An RMSNorm reads its epsilon; burn keeps LayerNorm's private, so a LayerNorm needs the
+    /// one it was built with as `layer_eps` (`None`: no plain copy).
+    pub fn new(n: &Norm, layer_eps: Option<f64>) -> Option<Self> {
+        Some(match n {
             Norm::Layer(l) => PlainNorm {
                 gamma: host(l.gamma.val()),
                 beta: l.beta.as_ref().map(|b| host(b.val())),
                 center: true,
-                eps,
+                eps: layer_eps? as f32,
             },
-            Norm::Rms(r) => PlainNorm { gamma: host(r.gamma.val()), beta: None, center: false, eps },
-        }
+            Norm::Rms(r) => PlainNorm { gamma: host(r.gamma.val()), beta: None, center: false, eps: r.epsilon as f32 },
+        })
     }
 
     /// `y` ← norm(`x`) row by row.
@@ -131,20 +179,21 @@ pub struct PlainBlock {
 }
 
 impl PlainBlock {
-    /// The block for `batch` sequences from its initial state, or `None` when it has no plain
-    /// form (a mixer without one, a bidirectional block, experts). `eps`: the block's norm epsilon.
-    pub fn new(block: &ResidualBlock, eps: f64, batch: usize) -> Option<Self> {
+    /// The block continuing from its mixer's `state` of `batch` sequences, or `None` when it has
+    /// no plain form (a mixer without one, a bidirectional block, experts, LayerNorms without
+    /// `layer_eps`, see [`PlainNorm::new`]).
+    pub fn new(block: &ResidualBlock, layer_eps: Option<f64>, state: &MixerState, batch: usize) -> Option<Self> {
         if !block.is_causal() || block.moe.is_some() || (block.mlp_norm.is_some() && block.mlp.is_none()) {
             return None;
         }
-        let mixer = block.mixer.plain_step(batch)?;
+        let mixer = block.mixer.plain_step(state)?;
         let d = block.mixer.d_model();
         let channel = match (&block.mlp_norm, &block.mlp) {
-            (Some(n), Some(m)) => Some((PlainNorm::new(n, eps), PlainMlp::new(m, batch))),
+            (Some(n), Some(m)) => Some((PlainNorm::new(n, layer_eps)?, PlainMlp::new(m, batch))),
             _ => None,
         };
         Some(Self {
-            norm: PlainNorm::new(&block.norm, eps),
+            norm: PlainNorm::new(&block.norm, layer_eps)?,
             mixer,
             channel,
             a: vec![0.0; batch * d],
@@ -166,6 +215,26 @@ impl PlainBlock {
                 *v += m;
             }
         }
+    }
+}
+
+/// A backbone stepped in plain Rust: its blocks, then its final norm.
+pub struct PlainBackbone {
+    blocks: Vec<PlainBlock>,
+    norm_f: PlainNorm,
+}
+
+impl PlainBackbone {
+    /// From the per-layer `states` of `batch` sequences; `None` when a block has no plain form.
+    pub fn new(b: &Backbone, layer_eps: Option<f64>, states: &[MixerState], batch: usize) -> Option<Self> {
+        let blocks = b.blocks.iter().zip(states).map(|(bl, s)| PlainBlock::new(bl, layer_eps, s, batch));
+        Some(Self { blocks: blocks.collect::<Option<_>>()?, norm_f: PlainNorm::new(&b.norm_f, layer_eps)? })
+    }
+
+    /// `x` `[batch, D]` through every block (in place), then `y` ← norm_f(`x`).
+    pub fn step(&mut self, x: &mut [f32], y: &mut [f32]) {
+        self.blocks.iter_mut().for_each(|b| b.step(x));
+        self.norm_f.apply(x, y);
     }
 }
 

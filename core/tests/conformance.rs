@@ -7,7 +7,7 @@
 //!   (`split_batch`) continue exactly as the batch does;
 //! - gradients: autodiff against central finite differences, for the input and every parameter;
 //! - save → load round trip (burn record and safetensors);
-//! - a family's plain-Rust step, where it has one, equals its tensor `step`;
+//! - a family's plain-Rust step, where it has one, equals its tensor `step` from a state;
 //! - a clear error for a wrong width, an empty sequence, another family's state, an unknown or
 //!   malformed option.
 
@@ -108,9 +108,11 @@ fn plain_steps_equal_step() {
     let (b, l) = (2, 11);
     for name in MIXER_NAMES {
         let m = mixer(name, &device);
-        let Some(mut plain) = m.plain_step(b) else { continue };
+        // from the state a parallel forward over a prefix ends in
+        let (_, start) = m.forward(input(b, 5, 4, &device), None);
+        let Some(mut plain) = m.plain_step(&start) else { continue };
         let x = input(b, l, 3, &device);
-        let (y, _) = stepwise(&m, x.clone(), m.init_state(b, &device));
+        let (y, _) = stepwise(&m, x.clone(), start);
         let (xv, yv) = (values(x), values(y));
         let at = |bi: usize, t: usize| (bi * l + t) * D..(bi * l + t + 1) * D;
         let mut err = 0f64;

@@ -16,7 +16,8 @@ fn plain_block_equals_block_step() {
     let block_cfg = MIXER_NAMES.iter().find_map(|name| {
         let cfg =
             BlockConfig { mlp_hidden: Some(2 * d), ..BlockConfig::new(MixerConfig::small_by_name(name, d).ok()?) };
-        cfg.init(&device).mixer.plain_step(1).is_some().then_some(cfg)
+        let m = cfg.init(&device).mixer;
+        m.plain_step(&m.init_state(1, &device)).is_some().then_some(cfg)
     });
     let Some(cfg) = block_cfg else {
         eprintln!("skipped: no registered family has a plain step");
@@ -25,8 +26,8 @@ fn plain_block_equals_block_step() {
     for norm in [NormKind::Rms, NormKind::Layer] {
         let cfg = BlockConfig { norm, norm_eps: 1e-3, ..cfg.clone() };
         let block = cfg.init(&device);
-        let mut plain = PlainBlock::new(&block, cfg.norm_eps, b).expect("a causal block with an MLP");
         let mut state = block.mixer.init_state(b, &device);
+        let mut plain = PlainBlock::new(&block, Some(cfg.norm_eps), &state, b).expect("a causal block with an MLP");
         let mut err = 0f64;
         for _ in 0..l {
             let x: Tensor<2> = Tensor::random([b, d], Distribution::Normal(0.0, 1.0), &device);

@@ -5,6 +5,7 @@
 //! (streaming, stop strings).
 
 use crate::model::{LanguageModel, LmState};
+use crate::plain::PlainLm;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -145,7 +146,7 @@ pub fn generate(
         prompts.iter().flatten().all(|&t| t < vocab),
         "generate: prompt token id out of the model's vocabulary ({vocab})"
     );
-    let Some((mut logits, mut state)) = prefill(model, prompts, device) else {
+    let Some((mut logits, state)) = prefill(model, prompts, device) else {
         // one sequence at a time
         return prompts
             .iter()
@@ -154,6 +155,7 @@ pub fn generate(
             .collect();
     };
     let b = prompts.len();
+    let mut decoder = Decoder::new(model, state, b, device);
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut history: Vec<Vec<u32>> = prompts.to_vec();
     let mut out = vec![Vec::new(); b];
@@ -177,10 +179,39 @@ pub fn generate(
         if done.iter().all(|&d| d) || n + 1 == cfg.max_new_tokens {
             break;
         }
-        let tok = Tensor::<1, Int>::from_data(TensorData::new(next.iter().map(|&t| t as i64).collect(), [b]), device);
-        let (l, s) = model.step(tok, state);
-        logits = rows_of(l);
-        state = s;
+        logits = decoder.step(&next);
     }
     out
+}
+
+/// The decode step: plain Rust when every layer has a plain step, else the tensor `step`.
+enum Decoder<'a> {
+    Plain(Box<PlainLm>),
+    Tensor { model: &'a LanguageModel, state: Option<LmState>, device: &'a Device },
+}
+
+impl<'a> Decoder<'a> {
+    fn new(model: &'a LanguageModel, state: LmState, batch: usize, device: &'a Device) -> Self {
+        match PlainLm::new(model, &state, batch) {
+            Some(p) => Decoder::Plain(Box::new(p)),
+            None => Decoder::Tensor { model, state: Some(state), device },
+        }
+    }
+
+    /// Logits of each sequence after its token in `next`.
+    fn step(&mut self, next: &[u32]) -> Vec<Vec<f32>> {
+        match self {
+            Decoder::Plain(p) => {
+                let v = p.vocab();
+                p.step(next).chunks_exact(v).map(<[f32]>::to_vec).collect()
+            }
+            Decoder::Tensor { model, state, device } => {
+                let ids = next.iter().map(|&t| i64::from(t)).collect();
+                let tok = Tensor::<1, Int>::from_data(TensorData::new(ids, [next.len()]), *device);
+                let (l, s) = model.step(tok, state.take().expect("a state"));
+                *state = Some(s);
+                rows_of(l)
+            }
+        }
+    }
 }

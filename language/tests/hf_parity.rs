@@ -8,6 +8,7 @@ use ssm_core::fixtures::{SafeFile, fixture_or_skip, max_abs_diff as max_abs, val
 use ssm_language::checkpoint;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::model::LanguageModel;
+use ssm_language::plain::PlainLm;
 use std::path::{Path, PathBuf};
 
 const TOL: f64 = 2e-4;
@@ -82,6 +83,20 @@ fn logits_and_greedy_generation_match_transformers() {
         let err = max_abs(&rec, &e.logits);
         eprintln!("{name}: recurrent max |Δlogits| = {err:.2e}");
         assert!(err <= TOL, "{name}: recurrent logits differ by {err:e}");
+        // the plain-Rust decoder, where every layer has one
+        if let Some(mut plain) = PlainLm::new(&m, &m.init_state(b, &dev), b) {
+            for t in 0..l {
+                let col: Vec<u32> = (0..b).map(|i| e.ids[i * l + t] as u32).collect();
+                let row = plain.step(&col);
+                for i in 0..b {
+                    let r = (i * l + t) * v..(i * l + t + 1) * v;
+                    rec[r].iter_mut().zip(&row[i * v..(i + 1) * v]).for_each(|(d, &s)| *d = f64::from(s));
+                }
+            }
+            let err = max_abs(&rec, &e.logits);
+            eprintln!("{name}: plain decoder max |Δlogits| = {err:.2e}");
+            assert!(err <= TOL, "{name}: plain decoder logits differ by {err:e}");
+        }
         // greedy continuation
         let sc = SamplingConfig { max_new_tokens: e.continuation.len(), ..SamplingConfig::default() };
         let out = generate(&m, std::slice::from_ref(&e.prompt), &sc, &dev, &mut |_, _| true).remove(0);

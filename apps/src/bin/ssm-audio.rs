@@ -446,12 +446,7 @@ type Sampler<'a> = dyn FnMut(&[i64]) -> Vec<f32> + 'a;
 
 /// One generation step for `k` sequences: tokens → logits `[k × LEVELS]`, through the
 /// plain-Rust network when every block has a plain step, else through the tensor `step`.
-fn sampler<'a>(
-    net: &'a Sashimi,
-    cfg: &AudioModelConfig,
-    k: usize,
-    device: &'a Device,
-) -> Box<Sampler<'a>> {
+fn sampler<'a>(net: &'a Sashimi, cfg: &AudioModelConfig, k: usize, device: &'a Device) -> Box<Sampler<'a>> {
     let AudioModelConfig::Sashimi { net: net_cfg, .. } = cfg else { unreachable!("a SaShiMi run") };
     if let Some(mut plain) = PlainSashimi::new(net, net_cfg, k) {
         return Box::new(move |q| plain.step(q).to_vec());

@@ -4,7 +4,9 @@
 //! and every buffer allocated up front, so a sample costs its arithmetic and no tensor op.
 
 use super::sashimi::{LEVELS, Sashimi, SashimiConfig};
-use ssm_core::plain::{PlainBlock, PlainLinear, PlainNorm, host};
+use burn::tensor::Device;
+use ssm_core::blocks::ResidualBlock;
+use ssm_core::plain::{PlainBlock, PlainLinear, PlainNorm, Weights};
 
 /// One pooling level: its blocks, pools and the buffers of the group in flight.
 struct PlainLevel {
@@ -30,7 +32,7 @@ struct PlainLevel {
 /// A SaShiMi network ready to generate `batch` sequences from the start.
 pub struct PlainSashimi {
     batch: usize,
-    embed: Vec<f32>,
+    embed: Weights,
     d_model: usize,
     levels: Vec<PlainLevel>,
     center: Vec<PlainBlock>,
@@ -41,26 +43,29 @@ pub struct PlainSashimi {
     logits: Vec<f32>,
 }
 
+/// Plain copies of `bs` (blocks of width `width`) from their initial states.
 fn blocks(
-    bs: &[ssm_core::blocks::ResidualBlock],
+    bs: &[ResidualBlock],
     cfg: &SashimiConfig,
     width: usize,
     batch: usize,
+    dev: &Device,
 ) -> Option<Vec<PlainBlock>> {
-    let eps = cfg.norm_eps(width)?;
-    bs.iter().map(|b| PlainBlock::new(b, eps, batch)).collect()
+    let eps = cfg.norm_eps(width);
+    bs.iter().map(|b| PlainBlock::new(b, eps, &b.mixer.init_state(batch, dev), batch)).collect()
 }
 
 impl PlainSashimi {
     /// `None` when a block's mixer has no plain step (callers keep [`Sashimi::step`]).
     pub fn new(net: &Sashimi, cfg: &SashimiConfig, batch: usize) -> Option<Self> {
+        let dev = net.embed.weight.val().device();
         let mut levels = Vec::new();
         let mut width = cfg.d_model;
         for l in &net.levels {
             let wide = width * cfg.expand;
             levels.push(PlainLevel {
-                down: blocks(&l.down, cfg, width, batch)?,
-                up: blocks(&l.up, cfg, width, batch)?,
+                down: blocks(&l.down, cfg, width, batch, &dev)?,
+                up: blocks(&l.up, cfg, width, batch, &dev)?,
                 down_pool: PlainLinear::new(&l.down_pool),
                 up_pool: PlainLinear::new(&l.up_pool),
                 pool: l.pool,
@@ -77,11 +82,11 @@ impl PlainSashimi {
         let d = cfg.d_model;
         Some(Self {
             batch,
-            embed: host(net.embed.weight.val()),
+            embed: Weights::of(net.embed.weight.val()),
             d_model: d,
             levels,
-            center: blocks(&net.center, cfg, width, batch)?,
-            norm: PlainNorm::new(&net.norm, super::sashimi::HEAD_NORM_EPS),
+            center: blocks(&net.center, cfg, width, batch, &dev)?,
+            norm: PlainNorm::new(&net.norm, Some(super::sashimi::HEAD_NORM_EPS))?,
             head: PlainLinear::new(&net.head),
             x: vec![0.0; batch * d],
             normed: vec![0.0; batch * d],

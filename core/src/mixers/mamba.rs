@@ -18,7 +18,9 @@
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
 use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
+use crate::kernels::real::{Real, exp_f32};
 use crate::layers::DepthwiseConv1d;
+use crate::plain::{PlainLinear, PlainStep, host};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -217,5 +219,100 @@ impl SequenceMixer for Mamba {
         };
         let (y, ssm) = selective_scan_step(state.ssm, ScanStepInput { u, delta, b: bm, c: cm, z: Some(z) }, &params);
         (linear_rows(&self.out_proj, y), MambaState { conv, ssm })
+    }
+
+    fn plain_step(&self, state: &MambaState) -> Option<Box<dyn PlainStep>> {
+        Some(Box::new(MambaPlain::new(self, state)))
+    }
+}
+
+/// [`Mamba::step`] in plain Rust, fused: the projections stream each weight once, the conv, Δ,
+/// scan and gate run per channel in one pass, and every buffer is allocated once.
+struct MambaPlain {
+    n: usize,
+    r: usize,
+    in_proj: PlainLinear,
+    x_proj: PlainLinear,
+    dt_proj: PlainLinear,
+    out_proj: PlainLinear,
+    /// `[E, K]` taps and bias of the depthwise conv.
+    conv_w: Vec<f32>,
+    conv_b: Vec<f32>,
+    /// A = −exp(A_log) `[E, N]`, D `[E]`.
+    a: Vec<f32>,
+    d: Vec<f32>,
+    /// The last K−1 conv inputs `[B, E, K−1]` and the scan state `[B, E, N]`.
+    conv: Vec<f32>,
+    h: Vec<f32>,
+    xz: Vec<f32>,
+    u: Vec<f32>,
+    x_dbl: Vec<f32>,
+    dt_low: Vec<f32>,
+    delta: Vec<f32>,
+}
+
+impl MambaPlain {
+    fn new(m: &Mamba, s: &MambaState) -> Self {
+        let (e, r) = (m.d_inner, m.dt_rank);
+        let batch = s.ssm.dims()[0];
+        let k = m.conv1d.kernel();
+        Self {
+            n: m.d_state,
+            r,
+            in_proj: PlainLinear::new(&m.in_proj),
+            x_proj: PlainLinear::new(&m.x_proj),
+            dt_proj: PlainLinear::new(&m.dt_proj),
+            out_proj: PlainLinear::new(&m.out_proj),
+            conv_w: host(m.conv1d.weight.val().reshape([e, k])),
+            conv_b: m.conv1d.bias.as_ref().map_or(vec![0.0; e], |b| host(b.val())),
+            a: host(m.a()),
+            d: host(m.D.val()),
+            conv: host(s.conv.clone()),
+            h: host(s.ssm.clone()),
+            xz: vec![0.0; batch * 2 * e],
+            u: vec![0.0; batch * e],
+            x_dbl: vec![0.0; batch * m.x_proj.weight.dims()[1]],
+            dt_low: vec![0.0; batch * r],
+            delta: vec![0.0; batch * e],
+        }
+    }
+}
+
+impl PlainStep for MambaPlain {
+    fn step(&mut self, x: &[f32], out: &mut [f32]) {
+        let (e, n, r) = (self.d.len(), self.n, self.r);
+        let k = self.conv_w.len() / e;
+        self.in_proj.apply(x, &mut self.xz);
+        for (row, u) in self.u.iter_mut().enumerate() {
+            let (bi, c) = (row / e, row % e);
+            let xin = self.xz[bi * 2 * e + c];
+            let (w, hist) = (&self.conv_w[c * k..(c + 1) * k], &mut self.conv[row * (k - 1)..(row + 1) * (k - 1)]);
+            let acc = self.conv_b[c] + hist.iter().zip(w).map(|(v, w)| v * w).sum::<f32>() + w[k - 1] * xin;
+            hist.copy_within(1.., 0);
+            hist[k - 2] = xin;
+            *u = acc / (1.0 + exp_f32(-acc));
+        }
+        self.x_proj.apply(&self.u, &mut self.x_dbl);
+        let w = r + 2 * n;
+        for (dst, src) in self.dt_low.chunks_exact_mut(r).zip(self.x_dbl.chunks_exact(w)) {
+            dst.copy_from_slice(&src[..r]);
+        }
+        self.dt_proj.apply(&self.dt_low, &mut self.delta);
+        // h = exp(ΔA) h + Δ B u,  y = (C·h + D u) · silu(z); y goes back into `u`.
+        for (row, uv) in self.u.iter_mut().enumerate() {
+            let (bi, c) = (row / e, row % e);
+            let (dl, u) = (self.delta[row].softplus(), *uv);
+            let bc = &self.x_dbl[bi * w + r..bi * w + w];
+            let (bm, cm) = bc.split_at(n);
+            let (h, a) = (&mut self.h[row * n..(row + 1) * n], &self.a[c * n..(c + 1) * n]);
+            let mut y = 0.0;
+            for i in 0..n {
+                h[i] = exp_f32(dl * a[i]) * h[i] + dl * bm[i] * u;
+                y += cm[i] * h[i];
+            }
+            let z = self.xz[bi * 2 * e + e + c];
+            *uv = (y + self.d[c] * u) * (z / (1.0 + exp_f32(-z)));
+        }
+        self.out_proj.apply(&self.u, out);
     }
 }

@@ -63,9 +63,9 @@ pub trait SequenceMixer: Module + Debug {
     fn forward(&self, x: Tensor<3>, state: Option<Self::State>) -> (Tensor<3>, Self::State);
     /// Recurrent form: one token `x` `[B, D]`.
     fn step(&self, x: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
-    /// The same recurrence in plain Rust for `batch` sequences from the initial state, for fast
-    /// inference ([`crate::plain`]); `None` (the default) keeps callers on `step`.
-    fn plain_step(&self, _batch: usize) -> Option<Box<dyn crate::plain::PlainStep>> {
+    /// The same recurrence in plain Rust, continuing from `state` (its batch of sequences), for
+    /// fast inference ([`crate::plain`]); `None` (the default) keeps callers on `step`.
+    fn plain_step(&self, _state: &Self::State) -> Option<Box<dyn crate::plain::PlainStep>> {
         None
     }
 }

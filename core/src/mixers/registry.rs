@@ -120,9 +120,13 @@ macro_rules! registry {
                 match self { $(Self::$Variant(m) => m.d_model()),+ }
             }
 
-            /// See [`SequenceMixer::plain_step`].
-            pub fn plain_step(&self, batch: usize) -> Option<Box<dyn crate::plain::PlainStep>> {
-                match self { $(Self::$Variant(m) => m.plain_step(batch)),+ }
+            /// See [`SequenceMixer::plain_step`]; `None` for another family's state too.
+            #[allow(unreachable_patterns)]
+            pub fn plain_step(&self, state: &MixerState) -> Option<Box<dyn crate::plain::PlainStep>> {
+                match (self, state) {
+                    $((Self::$Variant(m), MixerState::$Variant(s)) => m.plain_step(s),)+
+                    _ => None,
+                }
             }
 
             /// The state before any token.

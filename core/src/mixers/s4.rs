@@ -223,8 +223,8 @@ impl SequenceMixer for S4 {
         (self.output(y), state)
     }
 
-    fn plain_step(&self, batch: usize) -> Option<Box<dyn PlainStep>> {
-        Some(Box::new(S4Plain::new(self, batch)))
+    fn plain_step(&self, state: &S4State) -> Option<Box<dyn PlainStep>> {
+        Some(Box::new(S4Plain::new(self, state.clone().resolve())))
     }
 }
 
@@ -249,12 +249,11 @@ struct S4Plain {
 }
 
 impl S4Plain {
-    fn new(m: &S4, batch: usize) -> Self {
+    fn new(m: &S4, x: ComplexTensor<3>) -> Self {
+        let batch = x.dims()[0];
         let sys = m.system();
         let [h, n] = sys.lambda.dims();
-        let cplx = |z: ComplexTensor<2>| -> Vec<Complex<f32>> {
-            host(z.re).into_iter().zip(host(z.im)).map(|(re, im)| Complex::new(re, im)).collect()
-        };
+        let cplx = |z: ComplexTensor<2>| cplx3(z.unsqueeze_dim(0));
         let b_bar = cplx(sys.b_bar(m.b()));
         let (lambda, p, dt) = (cplx(sys.lambda), cplx(sys.p), host(sys.dt));
         let inv_d0: Vec<Complex<f32>> =
@@ -276,11 +275,16 @@ impl S4Plain {
             c: cplx(m.c()),
             d: host(m.d.val()),
             out: PlainLinear::new(&m.output_linear),
-            x: vec![Complex::new(0.0, 0.0); batch * h * n],
+            x: cplx3(x),
             y: vec![0.0; batch * h],
             z: vec![0.0; batch * 2 * h],
         }
     }
+}
+
+/// The values of a complex tensor, row-major.
+fn cplx3(z: ComplexTensor<3>) -> Vec<Complex<f32>> {
+    host(z.re).into_iter().zip(host(z.im)).map(|(re, im)| Complex::new(re, im)).collect()
 }
 
 impl PlainStep for S4Plain {

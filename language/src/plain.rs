@@ -1,0 +1,60 @@
+//! Token decode in plain Rust ([`ssm_core::plain`]): the embedding row, every block's fused
+//! step, the final norm and the LM head, with the weights copied once and the buffers allocated
+//! once, continuing from the state a parallel prefill ends in. [`crate::generate`] uses it when
+//! every layer has a plain step, and the tensor `step` otherwise.
+
+use crate::model::{LanguageModel, LmState};
+use ssm_core::kernels::gemv_cpu;
+use ssm_core::plain::{PlainBackbone, PlainLinear, Weights};
+
+/// A language model ready to decode `batch` sequences from a state.
+pub struct PlainLm {
+    /// The embedding `[V, D]`, also the head when tied.
+    embed: Weights,
+    d: usize,
+    vocab: usize,
+    backbone: PlainBackbone,
+    head: Option<PlainLinear>,
+    x: Vec<f32>,
+    h: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl PlainLm {
+    /// `None` when a layer has no plain step (or uses a LayerNorm, whose epsilon burn hides).
+    pub fn new(model: &LanguageModel, state: &LmState, batch: usize) -> Option<Self> {
+        let [vocab, d] = model.embedding.weight.dims();
+        Some(Self {
+            embed: Weights::of(model.embedding.weight.val()),
+            d,
+            vocab,
+            backbone: PlainBackbone::new(&model.backbone, None, state, batch)?,
+            head: model.lm_head.as_ref().map(PlainLinear::new),
+            x: vec![0.0; batch * d],
+            h: vec![0.0; batch * d],
+            logits: vec![0.0; batch * vocab],
+        })
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// Logits `[batch, V]` after one token per sequence.
+    pub fn step(&mut self, tokens: &[u32]) -> &[f32] {
+        let d = self.d;
+        for (row, &t) in self.x.chunks_exact_mut(d).zip(tokens) {
+            let t = (t as usize).min(self.vocab - 1);
+            row.copy_from_slice(&self.embed[t * d..(t + 1) * d]);
+        }
+        self.backbone.step(&mut self.x, &mut self.h);
+        match &self.head {
+            Some(l) => l.apply(&self.h, &mut self.logits),
+            None => {
+                let rows = tokens.len();
+                self.logits.copy_from_slice(&gemv_cpu::x_wt(&self.h, &self.embed, rows, d, self.vocab));
+            }
+        }
+        &self.logits
+    }
+}
