@@ -10,7 +10,8 @@
 
 use crate::blocks::{Backbone, ResidualBlock};
 use crate::kernels::gemv_cpu;
-use crate::layers::{GatedMlp, Norm};
+use crate::kernels::real::exp_f32;
+use crate::layers::{DepthwiseConv1d, GatedMlp, Norm};
 use crate::mixers::MixerState;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{BackendTensor, DispatchTensorKind};
@@ -103,6 +104,51 @@ impl PlainLinear {
     }
 }
 
+/// A causal depthwise convolution stepped one input per channel ([`DepthwiseConv1d`]'s
+/// recurrent form): the last K−1 inputs of every (sequence, channel) row are kept.
+#[derive(Debug, Clone)]
+pub struct PlainConv {
+    /// `[C, K]` taps and `[C]` bias.
+    w: Vec<f32>,
+    b: Vec<f32>,
+    /// `[B, C, K−1]`.
+    history: Vec<f32>,
+}
+
+impl PlainConv {
+    /// From `conv` and its history `[B, C, K−1]`.
+    pub fn new(conv: &DepthwiseConv1d, history: Tensor<3>) -> Self {
+        let c = conv.weight.dims()[0];
+        Self {
+            w: host(conv.weight.val().reshape([c, conv.kernel()])),
+            b: conv.bias.as_ref().map_or(vec![0.0; c], |b| host(b.val())),
+            history: host(history),
+        }
+    }
+
+    /// The output for input `x` of row `row` = sequence · C + channel, shifting its history.
+    #[inline]
+    pub fn step(&mut self, row: usize, x: f32) -> f32 {
+        let c = self.b.len();
+        let k = self.w.len() / c;
+        let ch = row % c;
+        let w = &self.w[ch * k..(ch + 1) * k];
+        let hist = &mut self.history[row * (k - 1)..(row + 1) * (k - 1)];
+        let y = self.b[ch] + hist.iter().zip(w).map(|(h, w)| h * w).sum::<f32>() + w[k - 1] * x;
+        hist.copy_within(1.., 0);
+        if let Some(last) = hist.last_mut() {
+            *last = x;
+        }
+        y
+    }
+}
+
+/// x · sigmoid(x), vectorisable.
+#[inline(always)]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + exp_f32(-x))
+}
+
 /// LayerNorm or RMSNorm over rows of width `gamma.len()`.
 #[derive(Debug, Clone)]
 pub struct PlainNorm {
@@ -162,7 +208,7 @@ impl PlainMlp {
         self.gate.apply(x, &mut self.g);
         self.up.apply(x, &mut self.u);
         for (g, u) in self.g.iter_mut().zip(&self.u) {
-            *g = *g / (1.0 + (-*g).exp()) * u;
+            *g = silu(*g) * u;
         }
         self.down.apply(&self.g, y);
     }

@@ -20,7 +20,7 @@ use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
 use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
 use crate::kernels::real::{Real, exp_f32};
 use crate::layers::DepthwiseConv1d;
-use crate::plain::{PlainLinear, PlainStep, host};
+use crate::plain::{self, PlainConv, PlainLinear, PlainStep, host};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -235,14 +235,11 @@ struct MambaPlain {
     x_proj: PlainLinear,
     dt_proj: PlainLinear,
     out_proj: PlainLinear,
-    /// `[E, K]` taps and bias of the depthwise conv.
-    conv_w: Vec<f32>,
-    conv_b: Vec<f32>,
+    conv: PlainConv,
     /// A = −exp(A_log) `[E, N]`, D `[E]`.
     a: Vec<f32>,
     d: Vec<f32>,
-    /// The last K−1 conv inputs `[B, E, K−1]` and the scan state `[B, E, N]`.
-    conv: Vec<f32>,
+    /// The scan state `[B, E, N]`.
     h: Vec<f32>,
     xz: Vec<f32>,
     u: Vec<f32>,
@@ -255,7 +252,6 @@ impl MambaPlain {
     fn new(m: &Mamba, s: &MambaState) -> Self {
         let (e, r) = (m.d_inner, m.dt_rank);
         let batch = s.ssm.dims()[0];
-        let k = m.conv1d.kernel();
         Self {
             n: m.d_state,
             r,
@@ -263,11 +259,9 @@ impl MambaPlain {
             x_proj: PlainLinear::new(&m.x_proj),
             dt_proj: PlainLinear::new(&m.dt_proj),
             out_proj: PlainLinear::new(&m.out_proj),
-            conv_w: host(m.conv1d.weight.val().reshape([e, k])),
-            conv_b: m.conv1d.bias.as_ref().map_or(vec![0.0; e], |b| host(b.val())),
+            conv: PlainConv::new(&m.conv1d, s.conv.clone()),
             a: host(m.a()),
             d: host(m.D.val()),
-            conv: host(s.conv.clone()),
             h: host(s.ssm.clone()),
             xz: vec![0.0; batch * 2 * e],
             u: vec![0.0; batch * e],
@@ -281,16 +275,10 @@ impl MambaPlain {
 impl PlainStep for MambaPlain {
     fn step(&mut self, x: &[f32], out: &mut [f32]) {
         let (e, n, r) = (self.d.len(), self.n, self.r);
-        let k = self.conv_w.len() / e;
         self.in_proj.apply(x, &mut self.xz);
         for (row, u) in self.u.iter_mut().enumerate() {
             let (bi, c) = (row / e, row % e);
-            let xin = self.xz[bi * 2 * e + c];
-            let (w, hist) = (&self.conv_w[c * k..(c + 1) * k], &mut self.conv[row * (k - 1)..(row + 1) * (k - 1)]);
-            let acc = self.conv_b[c] + hist.iter().zip(w).map(|(v, w)| v * w).sum::<f32>() + w[k - 1] * xin;
-            hist.copy_within(1.., 0);
-            hist[k - 2] = xin;
-            *u = acc / (1.0 + exp_f32(-acc));
+            *u = plain::silu(self.conv.step(row, self.xz[bi * 2 * e + c]));
         }
         self.x_proj.apply(&self.u, &mut self.x_dbl);
         let w = r + 2 * n;
@@ -311,7 +299,7 @@ impl PlainStep for MambaPlain {
                 y += cm[i] * h[i];
             }
             let z = self.xz[bi * 2 * e + e + c];
-            *uv = (y + self.d[c] * u) * (z / (1.0 + exp_f32(-z)));
+            *uv = (y + self.d[c] * u) * plain::silu(z);
         }
         self.out_proj.apply(&self.u, out);
     }

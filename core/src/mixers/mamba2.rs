@@ -20,6 +20,7 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names
 
+mod plain;
 use super::mamba::dt_bias_init;
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::{linear_recurrence, linear_rows};
@@ -266,6 +267,10 @@ impl SequenceMixer for Mamba2 {
 
     fn step(&self, x: Tensor<2>, state: Mamba2State) -> (Tensor<2>, Mamba2State) {
         self.step_recurrent(x, state)
+    }
+
+    fn plain_step(&self, state: &Mamba2State) -> Option<Box<dyn crate::plain::PlainStep>> {
+        Some(Box::new(plain::Mamba2Plain::new(self, state)))
     }
 }
 
