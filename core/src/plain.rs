@@ -10,6 +10,7 @@
 
 use crate::blocks::{Backbone, ResidualBlock};
 use crate::kernels::gemv_cpu;
+use crate::kernels::gemv_quant::QMatrix;
 use crate::kernels::real::exp_f32;
 use crate::layers::{DepthwiseConv1d, GatedMlp, Norm};
 use crate::mixers::MixerState;
@@ -17,6 +18,27 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{BackendTensor, DispatchTensorKind};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
+
+/// The storage of a plain copy's matrices (norms, biases, state and small vectors stay f32).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// The model's f32 values, shared with its tensors on burn-flex (no copy).
+    #[default]
+    F32,
+    /// bf16 (round to nearest even): half the bytes.
+    Bf16,
+    /// int8 with one f32 scale per 32 values (llama.cpp's Q8_0 layout): about a quarter.
+    Int8,
+}
+
+/// How a plain copy of blocks is made: the batch of sequences, the matrices' precision, and
+/// the epsilon of LayerNorms (burn keeps it private; `None`: a block with one has no copy).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainSpec {
+    pub batch: usize,
+    pub precision: Precision,
+    pub layer_eps: Option<f64>,
+}
 
 /// One recurrent step of a mixer over `batch` sequences, state kept inside: `x` `[batch, D]`
 /// → `y` `[batch, D]`, both row-major.
@@ -67,27 +89,43 @@ const PARALLEL_WEIGHTS: usize = 1 << 16;
 pub struct PlainLinear {
     pub d_in: usize,
     pub d_out: usize,
-    w: Weights,
+    w: Matrix,
     b: Option<Vec<f32>>,
 }
 
+/// A matrix at the precision asked for.
+#[derive(Debug, Clone)]
+enum Matrix {
+    F32(Weights),
+    Reduced(QMatrix),
+}
+
 impl PlainLinear {
-    pub fn new(l: &Linear) -> Self {
+    pub fn new(l: &Linear, precision: Precision) -> Self {
         let [d_in, d_out] = l.weight.dims();
-        Self { d_in, d_out, w: Weights::of(l.weight.val()), b: l.bias.as_ref().map(|b| host(b.val())) }
+        let w = match precision {
+            Precision::F32 => Matrix::F32(Weights::of(l.weight.val())),
+            Precision::Bf16 => Matrix::Reduced(QMatrix::bf16(&host(l.weight.val()), d_in, d_out)),
+            Precision::Int8 => Matrix::Reduced(QMatrix::int8(&host(l.weight.val()), d_in, d_out)),
+        };
+        Self { d_in, d_out, w, b: l.bias.as_ref().map(|b| host(b.val())) }
     }
 
     /// `x` `[rows, d_in]` → `y` `[rows, d_out]`. Large weights stream through the cores
     /// ([`gemv_cpu::x_w`]); small ones run in this thread.
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
-        if self.w.len() >= PARALLEL_WEIGHTS {
-            let rows = x.len() / self.d_in;
-            y.copy_from_slice(&gemv_cpu::x_w(x, &self.w, rows, self.d_in, self.d_out));
-            if let Some(b) = &self.b {
-                for yr in y.chunks_exact_mut(self.d_out) {
-                    yr.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-                }
+        let w = match &self.w {
+            Matrix::F32(w) => w,
+            Matrix::Reduced(q) => {
+                q.x_w(x, y);
+                self.add_bias(y);
+                return;
             }
+        };
+        if w.len() >= PARALLEL_WEIGHTS {
+            let rows = x.len() / self.d_in;
+            y.copy_from_slice(&gemv_cpu::x_w(x, w, rows, self.d_in, self.d_out));
+            self.add_bias(y);
             return;
         }
         for (xr, yr) in x.chunks_exact(self.d_in).zip(y.chunks_exact_mut(self.d_out)) {
@@ -95,10 +133,18 @@ impl PlainLinear {
                 Some(b) => yr.copy_from_slice(b),
                 None => yr.fill(0.0),
             }
-            for (&xi, wr) in xr.iter().zip(self.w.chunks_exact(self.d_out)) {
+            for (&xi, wr) in xr.iter().zip(w.chunks_exact(self.d_out)) {
                 for (yo, &w) in yr.iter_mut().zip(wr) {
                     *yo += xi * w;
                 }
+            }
+        }
+    }
+
+    fn add_bias(&self, y: &mut [f32]) {
+        if let Some(b) = &self.b {
+            for yr in y.chunks_exact_mut(self.d_out) {
+                yr.iter_mut().zip(b).for_each(|(v, b)| *v += b);
             }
         }
     }
@@ -198,8 +244,8 @@ struct PlainMlp {
 }
 
 impl PlainMlp {
-    fn new(m: &GatedMlp, batch: usize) -> Self {
-        let (gate, up, down) = (PlainLinear::new(&m.gate), PlainLinear::new(&m.up), PlainLinear::new(&m.down));
+    fn new(m: &GatedMlp, batch: usize, p: Precision) -> Self {
+        let (gate, up, down) = (PlainLinear::new(&m.gate, p), PlainLinear::new(&m.up, p), PlainLinear::new(&m.down, p));
         let hidden = batch * gate.d_out;
         Self { gate, up, down, g: vec![0.0; hidden], u: vec![0.0; hidden] }
     }
@@ -225,17 +271,17 @@ pub struct PlainBlock {
 }
 
 impl PlainBlock {
-    /// The block continuing from its mixer's `state` of `batch` sequences, or `None` when it has
-    /// no plain form (a mixer without one, a bidirectional block, experts, LayerNorms without
-    /// `layer_eps`, see [`PlainNorm::new`]).
-    pub fn new(block: &ResidualBlock, layer_eps: Option<f64>, state: &MixerState, batch: usize) -> Option<Self> {
+    /// The block continuing from its mixer's `state`, or `None` when it has no plain form (a
+    /// mixer without one, a bidirectional block, experts, a LayerNorm without `spec.layer_eps`).
+    pub fn new(block: &ResidualBlock, state: &MixerState, spec: PlainSpec) -> Option<Self> {
+        let (layer_eps, batch) = (spec.layer_eps, spec.batch);
         if !block.is_causal() || block.moe.is_some() || (block.mlp_norm.is_some() && block.mlp.is_none()) {
             return None;
         }
-        let mixer = block.mixer.plain_step(state)?;
+        let mixer = block.mixer.plain_step(state, spec.precision)?;
         let d = block.mixer.d_model();
         let channel = match (&block.mlp_norm, &block.mlp) {
-            (Some(n), Some(m)) => Some((PlainNorm::new(n, layer_eps)?, PlainMlp::new(m, batch))),
+            (Some(n), Some(m)) => Some((PlainNorm::new(n, layer_eps)?, PlainMlp::new(m, batch, spec.precision))),
             _ => None,
         };
         Some(Self {
@@ -271,10 +317,10 @@ pub struct PlainBackbone {
 }
 
 impl PlainBackbone {
-    /// From the per-layer `states` of `batch` sequences; `None` when a block has no plain form.
-    pub fn new(b: &Backbone, layer_eps: Option<f64>, states: &[MixerState], batch: usize) -> Option<Self> {
-        let blocks = b.blocks.iter().zip(states).map(|(bl, s)| PlainBlock::new(bl, layer_eps, s, batch));
-        Some(Self { blocks: blocks.collect::<Option<_>>()?, norm_f: PlainNorm::new(&b.norm_f, layer_eps)? })
+    /// From the per-layer `states`; `None` when a block has no plain form.
+    pub fn new(b: &Backbone, states: &[MixerState], spec: PlainSpec) -> Option<Self> {
+        let blocks = b.blocks.iter().zip(states).map(|(bl, s)| PlainBlock::new(bl, s, spec));
+        Some(Self { blocks: blocks.collect::<Option<_>>()?, norm_f: PlainNorm::new(&b.norm_f, spec.layer_eps)? })
     }
 
     /// `x` `[batch, D]` through every block (in place), then `y` ← norm_f(`x`).

@@ -16,6 +16,7 @@ use burn::tensor::Gradients;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::fixtures::values_f64 as values;
 use ssm_core::mixers::{MIXER_NAMES, Mixer, MixerConfig, MixerError, MixerState};
+use ssm_core::plain::Precision;
 
 const D: usize = 16;
 const TOL: f64 = 1e-4;
@@ -110,7 +111,7 @@ fn plain_steps_equal_step() {
         let m = mixer(name, &device);
         // from the state a parallel forward over a prefix ends in
         let (_, start) = m.forward(input(b, 5, 4, &device), None);
-        let Some(mut plain) = m.plain_step(&start) else { continue };
+        let Some(mut plain) = m.plain_step(&start, Precision::F32) else { continue };
         let x = input(b, l, 3, &device);
         let (y, _) = stepwise(&m, x.clone(), start);
         let (xv, yv) = (values(x), values(y));

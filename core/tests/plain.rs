@@ -6,7 +6,7 @@ use ssm_core::blocks::BlockConfig;
 use ssm_core::fixtures::values_f64 as values;
 use ssm_core::layers::NormKind;
 use ssm_core::mixers::{MIXER_NAMES, MixerConfig};
-use ssm_core::plain::PlainBlock;
+use ssm_core::plain::{PlainBlock, PlainSpec, Precision};
 
 #[test]
 fn plain_block_equals_block_step() {
@@ -17,7 +17,7 @@ fn plain_block_equals_block_step() {
         let cfg =
             BlockConfig { mlp_hidden: Some(2 * d), ..BlockConfig::new(MixerConfig::small_by_name(name, d).ok()?) };
         let m = cfg.init(&device).mixer;
-        m.plain_step(&m.init_state(1, &device)).is_some().then_some(cfg)
+        m.plain_step(&m.init_state(1, &device), Precision::F32).is_some().then_some(cfg)
     });
     let Some(cfg) = block_cfg else {
         eprintln!("skipped: no registered family has a plain step");
@@ -27,7 +27,8 @@ fn plain_block_equals_block_step() {
         let cfg = BlockConfig { norm, norm_eps: 1e-3, ..cfg.clone() };
         let block = cfg.init(&device);
         let mut state = block.mixer.init_state(b, &device);
-        let mut plain = PlainBlock::new(&block, Some(cfg.norm_eps), &state, b).expect("a causal block with an MLP");
+        let spec = PlainSpec { batch: b, precision: Precision::F32, layer_eps: Some(cfg.norm_eps) };
+        let mut plain = PlainBlock::new(&block, &state, spec).expect("a causal block with an MLP");
         let mut err = 0f64;
         for _ in 0..l {
             let x: Tensor<2> = Tensor::random([b, d], Distribution::Normal(0.0, 1.0), &device);

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use ssm_core::mixers::MixerState;
+use ssm_core::plain::Precision;
 
 #[derive(Debug, Clone)]
 pub struct SamplingConfig {
@@ -24,6 +25,8 @@ pub struct SamplingConfig {
     pub seed: u64,
     /// Stop a sequence when it emits this token (the token is kept).
     pub eos_token_id: Option<u32>,
+    /// The decoder's weight storage ([`crate::plain`]; the prompt is prefilled in f32).
+    pub precision: Precision,
 }
 
 impl Default for SamplingConfig {
@@ -36,6 +39,7 @@ impl Default for SamplingConfig {
             repetition_penalty: 1.0,
             seed: 0,
             eos_token_id: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -155,7 +159,7 @@ pub fn generate(
             .collect();
     };
     let b = prompts.len();
-    let mut decoder = Decoder::new(model, state, b, device);
+    let mut decoder = Decoder::new(model, state, b, device, cfg.precision);
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut history: Vec<Vec<u32>> = prompts.to_vec();
     let mut out = vec![Vec::new(); b];
@@ -191,8 +195,8 @@ enum Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    fn new(model: &'a LanguageModel, state: LmState, batch: usize, device: &'a Device) -> Self {
-        match PlainLm::new(model, &state, batch) {
+    fn new(model: &'a LanguageModel, state: LmState, batch: usize, device: &'a Device, p: Precision) -> Self {
+        match PlainLm::new(model, &state, batch, p) {
             Some(p) => Decoder::Plain(Box::new(p)),
             None => Decoder::Tensor { model, state: Some(state), device },
         }

@@ -5,12 +5,15 @@
 
 use crate::model::{LanguageModel, LmState};
 use ssm_core::kernels::gemv_cpu;
-use ssm_core::plain::{PlainBackbone, PlainLinear, Weights};
+use ssm_core::kernels::gemv_quant::QMatrix;
+use ssm_core::plain::{PlainBackbone, PlainLinear, PlainSpec, Precision, Weights};
 
 /// A language model ready to decode `batch` sequences from a state.
 pub struct PlainLm {
-    /// The embedding `[V, D]`, also the head when tied.
+    /// The embedding `[V, D]` (rows are read, f32).
     embed: Weights,
+    /// The tied head at reduced precision (the embedding read as `[V, D]` rows otherwise).
+    tied: Option<QMatrix>,
     d: usize,
     vocab: usize,
     backbone: PlainBackbone,
@@ -22,14 +25,23 @@ pub struct PlainLm {
 
 impl PlainLm {
     /// `None` when a layer has no plain step (or uses a LayerNorm, whose epsilon burn hides).
-    pub fn new(model: &LanguageModel, state: &LmState, batch: usize) -> Option<Self> {
+    /// `precision`: the storage of every matrix but the embedding rows.
+    pub fn new(model: &LanguageModel, state: &LmState, batch: usize, precision: Precision) -> Option<Self> {
         let [vocab, d] = model.embedding.weight.dims();
+        let embed = Weights::of(model.embedding.weight.val());
+        let tied = match (precision, &model.lm_head) {
+            (Precision::Bf16, None) => Some(QMatrix::bf16(&embed, vocab, d)),
+            (Precision::Int8, None) => Some(QMatrix::int8(&embed, vocab, d)),
+            _ => None,
+        };
+        let spec = PlainSpec { batch, precision, layer_eps: None };
         Some(Self {
-            embed: Weights::of(model.embedding.weight.val()),
+            embed,
+            tied,
             d,
             vocab,
-            backbone: PlainBackbone::new(&model.backbone, None, state, batch)?,
-            head: model.lm_head.as_ref().map(PlainLinear::new),
+            backbone: PlainBackbone::new(&model.backbone, state, spec)?,
+            head: model.lm_head.as_ref().map(|l| PlainLinear::new(l, precision)),
             x: vec![0.0; batch * d],
             h: vec![0.0; batch * d],
             logits: vec![0.0; batch * vocab],
@@ -48,9 +60,10 @@ impl PlainLm {
             row.copy_from_slice(&self.embed[t * d..(t + 1) * d]);
         }
         self.backbone.step(&mut self.x, &mut self.h);
-        match &self.head {
-            Some(l) => l.apply(&self.h, &mut self.logits),
-            None => {
+        match (&self.head, &self.tied) {
+            (Some(l), _) => l.apply(&self.h, &mut self.logits),
+            (None, Some(q)) => q.x_wt(&self.h, &mut self.logits),
+            (None, None) => {
                 let rows = tokens.len();
                 self.logits.copy_from_slice(&gemv_cpu::x_wt(&self.h, &self.embed, rows, d, self.vocab));
             }

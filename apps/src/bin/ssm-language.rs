@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use ssm_apps::{LayoutArgs, Machine, TrainFlags};
+use ssm_core::plain::Precision;
 use ssm_core::train::{Stats, Trainable, fit, write_atomic};
 use ssm_language::checkpoint;
 use ssm_language::data::TextData;
@@ -97,6 +98,10 @@ struct GenArgs {
     ignore_eos: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Weight storage while decoding (the prompt is prefilled in f32): f32, bf16 or int8 with a
+    /// scale per 32 values. Models whose every layer has a plain-Rust step (Mamba, Mamba-2, S4).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
     #[command(flatten)]
     machine: Machine,
 }
@@ -242,6 +247,7 @@ fn generate_cmd(a: GenArgs) -> Result<()> {
         top_p: a.top_p,
         repetition_penalty: a.repetition_penalty,
         seed: a.seed,
+        precision: a.dtype,
         eos_token_id: if a.ignore_eos { None } else { cfg.eos_token_id.map(|e| e as u32) },
     };
     let stream = !a.print_ids && prompts.len() == 1 && tok.is_some();

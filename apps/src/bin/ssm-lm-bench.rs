@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use ssm_apps::MixerArgs;
 use ssm_core::backbone::BackboneConfig;
 use ssm_core::blocks::BlockConfig;
+use ssm_core::plain::Precision;
 use ssm_core::train::Trainable;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::{LanguageModel, LmBatch, LmConfig};
@@ -37,6 +38,9 @@ struct Cli {
     /// Training steps timed (after 2 warm-up steps).
     #[arg(long, default_value_t = 5)]
     train_steps: usize,
+    /// Weight storage of the decoder (the plain-Rust decode path; f32 shares the model's weights).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    dtype: Precision,
     /// Which parts to run: decode,prefill,train.
     #[arg(long, default_value = "decode,prefill,train")]
     only: String,
@@ -113,13 +117,13 @@ fn main() -> Result<()> {
         }
         if parts.contains(&"decode") {
             let prompt = random_ids(8, 50280, 2);
-            let sc = SamplingConfig { max_new_tokens: 4, ..SamplingConfig::default() };
+            let sc = SamplingConfig { max_new_tokens: 4, precision: cli.dtype, ..SamplingConfig::default() };
             let _ = generate(&model, std::slice::from_ref(&prompt), &sc, &dev, &mut |_, _| true); // warm-up
             reset_peak();
             let n = cli.decode_tokens.max(16);
             let (mut t_first, mut peak_first) = (None, 0);
             let mut count = 0usize;
-            let sc = SamplingConfig { max_new_tokens: n, ..SamplingConfig::default() };
+            let sc = SamplingConfig { max_new_tokens: n, precision: cli.dtype, ..SamplingConfig::default() };
             let t0 = Instant::now();
             let mut t_mark = t0;
             generate(&model, &[prompt], &sc, &dev, &mut |_, _| {

@@ -6,7 +6,7 @@
 use super::sashimi::{LEVELS, Sashimi, SashimiConfig};
 use burn::tensor::Device;
 use ssm_core::blocks::ResidualBlock;
-use ssm_core::plain::{PlainBlock, PlainLinear, PlainNorm, Weights};
+use ssm_core::plain::{PlainBlock, PlainLinear, PlainNorm, PlainSpec, Precision, Weights};
 
 /// One pooling level: its blocks, pools and the buffers of the group in flight.
 struct PlainLevel {
@@ -51,8 +51,8 @@ fn blocks(
     batch: usize,
     dev: &Device,
 ) -> Option<Vec<PlainBlock>> {
-    let eps = cfg.norm_eps(width);
-    bs.iter().map(|b| PlainBlock::new(b, eps, &b.mixer.init_state(batch, dev), batch)).collect()
+    let spec = PlainSpec { batch, precision: Precision::F32, layer_eps: cfg.norm_eps(width) };
+    bs.iter().map(|b| PlainBlock::new(b, &b.mixer.init_state(batch, dev), spec)).collect()
 }
 
 impl PlainSashimi {
@@ -66,8 +66,8 @@ impl PlainSashimi {
             levels.push(PlainLevel {
                 down: blocks(&l.down, cfg, width, batch, &dev)?,
                 up: blocks(&l.up, cfg, width, batch, &dev)?,
-                down_pool: PlainLinear::new(&l.down_pool),
-                up_pool: PlainLinear::new(&l.up_pool),
+                down_pool: PlainLinear::new(&l.down_pool, Precision::F32),
+                up_pool: PlainLinear::new(&l.up_pool, Precision::F32),
                 pool: l.pool,
                 width,
                 slot: 0,
@@ -87,7 +87,7 @@ impl PlainSashimi {
             levels,
             center: blocks(&net.center, cfg, width, batch, &dev)?,
             norm: PlainNorm::new(&net.norm, Some(super::sashimi::HEAD_NORM_EPS))?,
-            head: PlainLinear::new(&net.head),
+            head: PlainLinear::new(&net.head, Precision::F32),
             x: vec![0.0; batch * d],
             normed: vec![0.0; batch * d],
             logits: vec![0.0; batch * LEVELS],

@@ -25,6 +25,7 @@ pub mod conv_cpu;
 pub mod dplr;
 mod flex;
 pub mod gemv_cpu;
+pub mod gemv_quant;
 pub mod ops;
 pub mod real;
 pub mod recurrence_cpu;

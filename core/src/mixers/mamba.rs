@@ -20,7 +20,7 @@ use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
 use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
 use crate::kernels::real::{Real, exp_f32};
 use crate::layers::DepthwiseConv1d;
-use crate::plain::{self, PlainConv, PlainLinear, PlainStep, host};
+use crate::plain::{self, PlainConv, PlainLinear, PlainStep, Precision, host};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -221,8 +221,8 @@ impl SequenceMixer for Mamba {
         (linear_rows(&self.out_proj, y), MambaState { conv, ssm })
     }
 
-    fn plain_step(&self, state: &MambaState) -> Option<Box<dyn PlainStep>> {
-        Some(Box::new(MambaPlain::new(self, state)))
+    fn plain_step(&self, state: &MambaState, p: Precision) -> Option<Box<dyn PlainStep>> {
+        Some(Box::new(MambaPlain::new(self, state, p)))
     }
 }
 
@@ -249,16 +249,16 @@ struct MambaPlain {
 }
 
 impl MambaPlain {
-    fn new(m: &Mamba, s: &MambaState) -> Self {
+    fn new(m: &Mamba, s: &MambaState, p: Precision) -> Self {
         let (e, r) = (m.d_inner, m.dt_rank);
         let batch = s.ssm.dims()[0];
         Self {
             n: m.d_state,
             r,
-            in_proj: PlainLinear::new(&m.in_proj),
-            x_proj: PlainLinear::new(&m.x_proj),
-            dt_proj: PlainLinear::new(&m.dt_proj),
-            out_proj: PlainLinear::new(&m.out_proj),
+            in_proj: PlainLinear::new(&m.in_proj, p),
+            x_proj: PlainLinear::new(&m.x_proj, p),
+            dt_proj: PlainLinear::new(&m.dt_proj, p),
+            out_proj: PlainLinear::new(&m.out_proj, p),
             conv: PlainConv::new(&m.conv1d, s.conv.clone()),
             a: host(m.a()),
             d: host(m.D.val()),

@@ -269,8 +269,8 @@ impl SequenceMixer for Mamba2 {
         self.step_recurrent(x, state)
     }
 
-    fn plain_step(&self, state: &Mamba2State) -> Option<Box<dyn crate::plain::PlainStep>> {
-        Some(Box::new(plain::Mamba2Plain::new(self, state)))
+    fn plain_step(&self, state: &Mamba2State, p: crate::plain::Precision) -> Option<Box<dyn crate::plain::PlainStep>> {
+        Some(Box::new(plain::Mamba2Plain::new(self, state, p)))
     }
 }
 

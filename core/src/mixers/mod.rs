@@ -65,7 +65,11 @@ pub trait SequenceMixer: Module + Debug {
     fn step(&self, x: Tensor<2>, state: Self::State) -> (Tensor<2>, Self::State);
     /// The same recurrence in plain Rust, continuing from `state` (its batch of sequences), for
     /// fast inference ([`crate::plain`]); `None` (the default) keeps callers on `step`.
-    fn plain_step(&self, _state: &Self::State) -> Option<Box<dyn crate::plain::PlainStep>> {
+    fn plain_step(
+        &self,
+        _state: &Self::State,
+        _precision: crate::plain::Precision,
+    ) -> Option<Box<dyn crate::plain::PlainStep>> {
         None
     }
 }

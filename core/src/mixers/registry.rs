@@ -122,9 +122,9 @@ macro_rules! registry {
 
             /// See [`SequenceMixer::plain_step`]; `None` for another family's state too.
             #[allow(unreachable_patterns)]
-            pub fn plain_step(&self, state: &MixerState) -> Option<Box<dyn crate::plain::PlainStep>> {
+            pub fn plain_step(&self, state: &MixerState, precision: crate::plain::Precision) -> Option<Box<dyn crate::plain::PlainStep>> {
                 match (self, state) {
-                    $((Self::$Variant(m), MixerState::$Variant(s)) => m.plain_step(s),)+
+                    $((Self::$Variant(m), MixerState::$Variant(s)) => m.plain_step(s, precision),)+
                     _ => None,
                 }
             }

@@ -223,8 +223,8 @@ impl SequenceMixer for S4 {
         (self.output(y), state)
     }
 
-    fn plain_step(&self, state: &S4State) -> Option<Box<dyn PlainStep>> {
-        Some(Box::new(S4Plain::new(self, state.clone().resolve())))
+    fn plain_step(&self, state: &S4State, p: plain::Precision) -> Option<Box<dyn PlainStep>> {
+        Some(Box::new(S4Plain::new(self, state.clone().resolve(), p)))
     }
 }
 
@@ -249,7 +249,7 @@ struct S4Plain {
 }
 
 impl S4Plain {
-    fn new(m: &S4, x: ComplexTensor<3>) -> Self {
+    fn new(m: &S4, x: ComplexTensor<3>, precision: plain::Precision) -> Self {
         let batch = x.dims()[0];
         let sys = m.system();
         let [h, n] = sys.lambda.dims();
@@ -274,7 +274,7 @@ impl S4Plain {
             b_bar,
             c: cplx(m.c()),
             d: host(m.d.val()),
-            out: PlainLinear::new(&m.output_linear),
+            out: PlainLinear::new(&m.output_linear, precision),
             x: cplx3(x),
             y: vec![0.0; batch * h],
             z: vec![0.0; batch * 2 * h],

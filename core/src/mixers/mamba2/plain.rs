@@ -8,7 +8,7 @@
 
 use super::{Mamba2, Mamba2State};
 use crate::kernels::real::{Real, exp_f32};
-use crate::plain::{PlainConv, PlainLinear, PlainStep, host, silu};
+use crate::plain::{PlainConv, PlainLinear, PlainStep, Precision, host, silu};
 
 pub(super) struct Mamba2Plain {
     in_proj: PlainLinear,
@@ -33,12 +33,12 @@ pub(super) struct Mamba2Plain {
 }
 
 impl Mamba2Plain {
-    pub(super) fn new(m: &Mamba2, s: &Mamba2State) -> Self {
+    pub(super) fn new(m: &Mamba2, s: &Mamba2State, p: Precision) -> Self {
         let batch = s.ssm.dims()[0];
         let conv_dim = m.conv_dim();
         Self {
-            in_proj: PlainLinear::new(&m.in_proj),
-            out_proj: PlainLinear::new(&m.out_proj),
+            in_proj: PlainLinear::new(&m.in_proj, p),
+            out_proj: PlainLinear::new(&m.out_proj, p),
             conv: PlainConv::new(&m.conv1d, s.conv.clone()),
             dt_bias: host(m.dt_bias.val()),
             a: host(m.A_log.val().exp().neg()),
