@@ -1,6 +1,8 @@
 //! The runner's files: checkpoints (model record + safetensors, optimizer, run state), the kept
-//! best model, metrics.json and the loss plot — each written through a temporary file and a
-//! rename, so a reader never sees half of one.
+//! best model, metrics.json and the loss plot. A file is written to a temporary name, flushed to
+//! disk (fsync) and renamed; a checkpoint or best-model directory is written whole into a
+//! staging directory, flushed, and swapped in by renames — so after a crash or `kill -9` at any
+//! instant a reader finds the previous complete checkpoint or the new one, never a mix.
 
 use super::RunState;
 use crate::error::FileError;
@@ -14,48 +16,107 @@ pub(super) fn io_err(path: &Path, e: impl std::fmt::Display) -> FileError {
     FileError::new(path, e.to_string())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename (never a half-written file).
+/// Flushes a file or directory to disk.
+fn sync(path: &Path) -> Result<(), FileError> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| io_err(path, e))
+}
+
+/// Flushes the directory holding `path` (so a rename in it is durable); best effort.
+fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = sync(parent);
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and a rename (never a half-written
+/// file, even after a crash).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+    sync(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    sync_parent(path);
+    Ok(())
 }
 
-/// Writes `model.bpk` (burn's record: keeps parameter ids, so the optimizer state re-attaches on
-/// resume) and `model.safetensors` (the same weights for other tools) into `dir`, each through a
-/// temporary file and a rename.
-pub(super) fn save_model<M: Module>(dir: &Path, model: &M) -> Result<(), FileError> {
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let bpk_tmp = dir.join("model.bpk.tmp");
-    model.clone().save_file(&bpk_tmp).map_err(|e| io_err(&bpk_tmp, format!("{e:?}")))?;
-    let tmp = dir.join("model.safetensors.tmp");
-    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
-    model.save_into(&mut store).map_err(|e| io_err(&tmp, format!("{e:?}")))?;
-    for (from, to) in [(&bpk_tmp, "model.bpk"), (&tmp, "model.safetensors")] {
-        std::fs::rename(from, dir.join(to)).map_err(|e| io_err(dir, e))?;
+/// `dir` with `suffix` appended to its name (`checkpoint` → `checkpoint.old`).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+/// Replaces directory `dir` by what `write` puts into a fresh staging directory, flushed first;
+/// the old one is renamed aside, the new one into place, then the old one removed. A crash
+/// between the two renames leaves `dir.old` complete, which [`checkpoint_in`] falls back to.
+fn replace_dir(dir: &Path, write: impl FnOnce(&Path) -> Result<(), FileError>) -> Result<(), FileError> {
+    let (stage, old) = (sibling(dir, ".tmp"), sibling(dir, ".old"));
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).map_err(|e| io_err(&stage, e))?;
+    }
+    std::fs::create_dir_all(&stage).map_err(|e| io_err(&stage, e))?;
+    write(&stage)?;
+    for entry in std::fs::read_dir(&stage).map_err(|e| io_err(&stage, e))? {
+        sync(&entry.map_err(|e| io_err(&stage, e))?.path())?;
+    }
+    sync(&stage)?;
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        }
+        std::fs::rename(dir, &old).map_err(|e| io_err(dir, e))?;
+    }
+    std::fs::rename(&stage, dir).map_err(|e| io_err(dir, e))?;
+    sync_parent(dir);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
     }
     Ok(())
 }
 
+/// The complete checkpoint directory at `dir`: `dir` itself, or `dir.old` when a crash came
+/// between the two renames of [`replace_dir`].
+pub fn checkpoint_in(dir: &Path) -> PathBuf {
+    let old = sibling(dir, ".old");
+    if !dir.exists() && old.exists() { old } else { dir.to_path_buf() }
+}
+
+/// Writes `model.bpk` (burn's record: keeps parameter ids, so the optimizer state re-attaches on
+/// resume) and `model.safetensors` (the same weights for other tools) into `dir`.
+fn write_model<M: Module>(dir: &Path, model: &M) -> Result<(), FileError> {
+    let bpk = dir.join("model.bpk");
+    model.clone().save_file(&bpk).map_err(|e| io_err(&bpk, format!("{e:?}")))?;
+    let st = dir.join("model.safetensors");
+    let mut store = SafetensorsStore::from_file(&st).overwrite(true);
+    model.save_into(&mut store).map_err(|e| io_err(&st, format!("{e:?}")))
+}
+
+/// Replaces the model directory `dir` (see [`replace_dir`]).
+pub(super) fn save_model<M: Module>(dir: &Path, model: &M) -> Result<(), FileError> {
+    replace_dir(dir, |stage| write_model(stage, model))
+}
+
+/// Replaces the checkpoint directory `dir`: model, optimizer and run state together.
 pub(super) fn save_checkpoint<M: Module>(
     dir: &Path,
     model: &M,
     optim: &ModuleOptimizer,
     state: &RunState,
 ) -> Result<(), FileError> {
-    save_model(dir, model)?;
-    let opt_tmp = dir.join("optimizer.tmp");
-    optim.save(&opt_tmp).map_err(|e| io_err(&opt_tmp, format!("{e:?}")))?;
-    std::fs::rename(&opt_tmp, dir.join("optimizer.bin")).map_err(|e| io_err(dir, e))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| io_err(dir, e))?;
-    write_atomic(&dir.join("state.json"), &json)
+    replace_dir(dir, |stage| {
+        write_model(stage, model)?;
+        let op = stage.join("optimizer.bin");
+        optim.save(&op).map_err(|e| io_err(&op, format!("{e:?}")))?;
+        let json = serde_json::to_vec_pretty(state).map_err(|e| io_err(stage, e))?;
+        std::fs::write(stage.join("state.json"), json).map_err(|e| io_err(stage, e))
+    })
 }
 
 /// The directory holding a finished run's model: `out/best/` when the run kept its best
 /// evaluation (see [`TrainConfig::keep_best`]), else `out/checkpoint/`.
 pub fn model_dir(out: &Path) -> PathBuf {
-    let best = out.join("best");
-    if best.join("model.bpk").exists() { best } else { out.join("checkpoint") }
+    let best = checkpoint_in(&out.join("best"));
+    if best.join("model.bpk").exists() { best } else { checkpoint_in(&out.join("checkpoint")) }
 }
 
 /// Restores a checkpoint's model record (`model.bpk`) into `model`.
@@ -88,6 +149,7 @@ pub(super) fn resume<M: Module>(
     model: M,
     optim: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, RunState), FileError> {
+    let dir = &checkpoint_in(dir);
     let sp = dir.join("state.json");
     if !sp.exists() {
         eprintln!("no checkpoint in {}: starting afresh", dir.display());
