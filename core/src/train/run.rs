@@ -135,6 +135,11 @@ impl<M: Trainable> Run<M> {
 
     /// Sets the schedule's length: `steps` in all, an evaluation every `steps / epochs`.
     fn plan(&mut self, steps: usize) {
+        if self.budget.is_some() {
+            // a warm-up sized for the configured steps must not outlast a schedule fitted to
+            // the time budget: at most 5 % of it, so a slow model still reaches its peak rate
+            self.cfg.warmup_steps = self.cfg.warmup_steps.min((steps / 20).max(1));
+        }
         self.cfg.steps = steps;
         self.per_epoch = steps.div_ceil(self.cfg.epochs);
         let stop = self.cfg.stop_after.map(|n| self.start_step() + n);

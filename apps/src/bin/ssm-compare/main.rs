@@ -392,7 +392,7 @@ fn train_one(
     }))
 }
 
-fn dir_name(label: &str) -> String {
+pub(crate) fn dir_name(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 

@@ -3,6 +3,7 @@
 //! `--runs` (one folder per task holding the comparison's metrics.json, and `speed/speed.json`).
 //! Nothing is trained here: the text is computed from the measured numbers.
 
+use crate::dir_name;
 use crate::speed::log_slope;
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -41,6 +42,24 @@ const COLUMNS: &[(&str, &str, Metric, bool)] = &[
     ("language", "LM bits/char", Metric::Bits, false),
 ];
 
+/// The families of the comparison in `dir` whose learning rate was still rising, below the
+/// run's peak, at their last evaluation (each family's own metrics.json in `dir/<family>/`).
+fn never_at_peak(dir: &Path) -> Vec<String> {
+    let Ok(m) = read_json(&dir.join("metrics.json")) else { return Vec::new() };
+    let peak = m["train"]["lr"].as_f64().unwrap_or(f64::NAN);
+    let rows = m["results"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .filter_map(|r| r["mixer"].as_str())
+        .filter(|f| {
+            let Ok(own) = read_json(&dir.join(dir_name(f)).join("metrics.json")) else { return false };
+            let lrs: Vec<f64> = own["epochs"].as_array().into_iter().flatten().filter_map(|e| e["lr"].as_f64()).collect();
+            // still rising at the last evaluation, below the peak: the warm-up never ended
+            lrs.windows(2).all(|w| w[1] >= w[0]) && lrs.last().is_some_and(|&l| l < 0.99 * peak)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Every family's score in every column present (`None`: the run lacks the family).
 struct Table {
     families: Vec<String>,
@@ -49,6 +68,9 @@ struct Table {
     scores: Vec<Vec<Option<f64>>>,
     /// The test split's majority-class share per column, where the run records it.
     majority: Vec<Option<f64>>,
+    /// Per run folder present: the families whose learning rate never reached its peak (the
+    /// time ran out inside the warm-up).
+    warming: Vec<(&'static str, Vec<String>)>,
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -86,6 +108,7 @@ fn read_table(runs: &Path) -> Result<Table> {
     if results.is_empty() {
         bail!("{}: no task run found (run scripts/survey.sh)", runs.display());
     }
+    let warming = results.keys().map(|&folder| (folder, never_at_peak(&runs.join(folder)))).collect();
     let (mut columns, mut scores, mut majority) = (Vec::new(), Vec::new(), Vec::new());
     for &(folder, title, metric, long) in COLUMNS {
         let Some((rows, maj)) = results.get(folder) else { continue };
@@ -94,7 +117,7 @@ fn read_table(runs: &Path) -> Result<Table> {
         columns.push((title, metric, long));
         scores.push(families.iter().map(find).collect());
     }
-    Ok(Table { families, columns, scores, majority })
+    Ok(Table { families, columns, scores, majority, warming })
 }
 
 impl Table {
@@ -251,6 +274,20 @@ fn claims_md(t: &Table, speed: &BTreeMap<String, (Option<f64>, String)>) -> Stri
                 m - a
             ));
         }
+    }
+    let warm: Vec<String> = t
+        .warming
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(folder, v)| format!("{folder}: {}", v.join(", ")))
+        .collect();
+    if !warm.is_empty() {
+        out.push_str(&format!(
+            "- *Caveat*: these runs ended inside their learning-rate warm-up (never at the peak rate; \
+             the runner kept a 200-step warm-up when the time budget allowed fewer steps, fixed after \
+             these runs) — {}.\n",
+            warm.join("; ")
+        ));
     }
     if !speed.is_empty() {
         let linear: Vec<String> =
