@@ -181,7 +181,7 @@ struct RunInfo {
 
 /// The training flags' defaults here: the settings behind the README's figures.
 const TRAIN_DEFAULTS: &[(&str, &str)] =
-    &[("epochs", "12"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.01"), ("out", "runs/audio")];
+    &[("epochs", "16"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.01"), ("out", "runs/audio")];
 
 fn model_config(a: &TrainArgs, classes: usize) -> Result<AudioModelConfig> {
     let seconds = a.seconds.unwrap_or(if a.model == ModelName::Sashimi { 0.256 } else { 0.75 });
