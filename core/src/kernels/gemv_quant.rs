@@ -152,12 +152,7 @@ impl QMatrix {
                 acc
             })
             .collect();
-        for (j, block) in blocks.iter().enumerate() {
-            let (c0, width) = (j * COLS, block.len() / m);
-            for mi in 0..m {
-                y[mi * n + c0..mi * n + c0 + width].copy_from_slice(&block[mi * width..(mi + 1) * width]);
-            }
-        }
+        place_blocks(&blocks, m, COLS, y);
     }
 
     #[inline(always)]
@@ -191,11 +186,18 @@ impl QMatrix {
                 out
             })
             .collect();
-        for (j, block) in blocks.iter().enumerate() {
-            let (r0, rows) = (j * ROWS, block.len() / m);
-            for mi in 0..m {
-                y[mi * n + r0..mi * n + r0 + rows].copy_from_slice(&block[mi * rows..(mi + 1) * rows]);
-            }
+        place_blocks(&blocks, m, ROWS, y);
+    }
+}
+
+/// Copies per-task output blocks (each `[M, width]`, task j starting at column j·step) into
+/// `y` `[M, N]`.
+fn place_blocks(blocks: &[Vec<f32>], m: usize, step: usize, y: &mut [f32]) {
+    let n = y.len() / m;
+    for (j, block) in blocks.iter().enumerate() {
+        let (c0, width) = (j * step, block.len() / m);
+        for mi in 0..m {
+            y[mi * n + c0..mi * n + c0 + width].copy_from_slice(&block[mi * width..(mi + 1) * width]);
         }
     }
 }

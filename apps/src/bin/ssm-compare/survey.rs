@@ -52,7 +52,8 @@ fn never_at_peak(dir: &Path) -> Vec<String> {
         .filter_map(|r| r["mixer"].as_str())
         .filter(|f| {
             let Ok(own) = read_json(&dir.join(dir_name(f)).join("metrics.json")) else { return false };
-            let lrs: Vec<f64> = own["epochs"].as_array().into_iter().flatten().filter_map(|e| e["lr"].as_f64()).collect();
+            let lrs: Vec<f64> =
+                own["epochs"].as_array().into_iter().flatten().filter_map(|e| e["lr"].as_f64()).collect();
             // still rising at the last evaluation, below the peak: the warm-up never ended
             lrs.windows(2).all(|w| w[1] >= w[0]) && lrs.last().is_some_and(|&l| l < 0.99 * peak)
         })
