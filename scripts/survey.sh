@@ -5,8 +5,9 @@
 # (induction heads, selective copying, MQAR), the long-range suite (ListOps, image, Pathfinder,
 # text), character-level language modelling on tiny-shakespeare, and forward / forward + backward
 # time from 1k to 16k tokens. About five hours on 2 cores (each part 25–40 minutes).
-# SURVEY_PARTS chooses which runs to (re)do (default: all parts below); the page is written from
-# every run present in runs/survey/, each section dated by its run, and says which are missing.
+# SURVEY_PARTS chooses which runs to (re)do (default: all parts below; "page": none, only the
+# page); the page is written from every run present in runs/survey/, each section dated by its
+# run, and says which are missing.
 # Outputs stay in runs/survey/ (checkpoints, metrics.json, PNGs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ for part in $parts; do
     image | pathfinder | text) "$bin" --task "$part" "${common[@]}" "${long[@]}" --out "$out" ;;
     language) "$bin" --task language "${common[@]}" --out "$out" ;;
     speed) "$bin" speed --mixers all --out "$out" ;;
+    page) ;; # no run: only rewrite the page from runs/survey
+
     *) echo "unknown part '$part' (known: $all)" >&2; exit 2 ;;
     esac
 done
@@ -47,6 +50,7 @@ section() { # title, folder, description
     fi
     echo
 }
+mkdir -p docs
 tmp=$(mktemp docs/.survey.XXXXXX)
 trap 'rm -f "$tmp"' EXIT
 {

@@ -54,8 +54,8 @@ fn never_at_peak(dir: &Path) -> Vec<String> {
             let Ok(own) = read_json(&dir.join(dir_name(f)).join("metrics.json")) else { return false };
             let lrs: Vec<f64> =
                 own["epochs"].as_array().into_iter().flatten().filter_map(|e| e["lr"].as_f64()).collect();
-            // still rising at the last evaluation, below the peak: the warm-up never ended
-            lrs.windows(2).all(|w| w[1] >= w[0]) && lrs.last().is_some_and(|&l| l < 0.99 * peak)
+            // rising at every evaluation (two at least), below the peak: the warm-up never ended
+            lrs.len() >= 2 && lrs.windows(2).all(|w| w[1] > w[0]) && lrs.last().is_some_and(|&l| l < 0.99 * peak)
         })
         .map(str::to_string)
         .collect()
@@ -271,7 +271,8 @@ fn claims_md(t: &Table, speed: &BTreeMap<String, (Option<f64>, String)>) -> Stri
         ));
         if let (Some(a), Some(m)) = (att, t.get(c, "mamba")) {
             out.push_str(&format!(
-                "- **Mamba closes the gap** (survey). Here Mamba reaches {m:.3} bits/char, {:+.3} against attention.\n",
+                "- **Mamba closes the gap** (survey). Here Mamba reaches {m:.3} bits/char, {:+.3} against \
+                 attention (negative: better).\n",
                 m - a
             ));
         }
@@ -284,9 +285,9 @@ fn claims_md(t: &Table, speed: &BTreeMap<String, (Option<f64>, String)>) -> Stri
         .collect();
     if !warm.is_empty() {
         out.push_str(&format!(
-            "- *Caveat*: these runs ended inside their learning-rate warm-up (never at the peak rate; \
-             the runner kept a 200-step warm-up when the time budget allowed fewer steps, fixed after \
-             these runs) — {}.\n",
+            "- *Caveat*: these runs ended inside their learning-rate warm-up, the rate rising at every \
+             evaluation and never at its peak (runs made before the runner capped the warm-up at 5 % \
+             of a time budget's steps kept 200 warm-up steps) — {}.\n",
             warm.join("; ")
         ));
     }
