@@ -1,7 +1,9 @@
-//! Plain-Rust recurrent steps for inference: a trained model's weights copied once into `Vec`s,
-//! then one token per sequence stepped with loops over slices — no tensor op per step, no
-//! allocation per step. Sample-by-sample generation (SaShiMi) and token decode run hundreds of
-//! tiny steps per second where each tensor op's fixed cost would dominate.
+//! Plain-Rust recurrent steps for inference: a trained model's weights taken once (f32 matrices
+//! borrowed from the burn-flex tensors' own buffers, or stored at bf16 / int8 by [`Precision`]),
+//! then one token per sequence stepped with loops over slices — no tensor op per step, state and
+//! scratch allocated once (only the parallel products of large matrices allocate their per-task
+//! output blocks). Sample-by-sample generation (SaShiMi) and token decode run many tiny steps
+//! per second, where each tensor op's fixed cost would dominate.
 //!
 //! A family opts in with [`SequenceMixer::plain_step`](crate::mixers::SequenceMixer); the
 //! conformance suite checks every such step against the family's tensor `step`. A block whose
