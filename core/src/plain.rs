@@ -183,9 +183,9 @@ impl PlainConv {
         let w = &self.w[ch * k..(ch + 1) * k];
         let hist = &mut self.history[row * (k - 1)..(row + 1) * (k - 1)];
         let y = self.b[ch] + hist.iter().zip(w).map(|(h, w)| h * w).sum::<f32>() + w[k - 1] * x;
-        hist.copy_within(1.., 0);
-        if let Some(last) = hist.last_mut() {
-            *last = x;
+        if let Some(last) = hist.len().checked_sub(1) {
+            hist.copy_within(1.., 0);
+            hist[last] = x;
         }
         y
     }
