@@ -46,7 +46,7 @@ fn present_or_skip(p: PathBuf) -> Option<PathBuf> {
 
 /// A tensor's values as f32, for comparisons in tests.
 pub fn values_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")
+    crate::plain::host(t)
 }
 
 /// A tensor's values as f64, for comparisons in tests.

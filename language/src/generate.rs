@@ -109,7 +109,7 @@ fn tokens_2d(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
 
 fn rows_of(logits: Tensor<2>) -> Vec<Vec<f32>> {
     let [b, v] = logits.dims();
-    let flat = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
+    let flat = ssm_core::plain::host(logits);
     (0..b).map(|i| flat[i * v..(i + 1) * v].to_vec()).collect()
 }
 

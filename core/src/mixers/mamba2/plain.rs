@@ -56,11 +56,11 @@ impl Mamba2Plain {
         }
     }
 
-    /// The scan and skip for sequence `bi`, into `self.y`.
-    fn scan(&mut self, bi: usize, zx: &[f32]) {
+    /// The scan and skip for sequence `bi` (its in-projection `zx`, conv rows of `conv_dim`),
+    /// into `self.y`.
+    fn scan(&mut self, bi: usize, zx: &[f32], conv_dim: usize) {
         let (di, n, g, p) = self.dims;
         let h = self.a.len();
-        let conv_dim = self.xbc.len() / (self.y.len() / di);
         let xbc = &self.xbc[bi * conv_dim..(bi + 1) * conv_dim];
         for hh in 0..h {
             let dt = (zx[di + conv_dim + hh] + self.dt_bias[hh]).softplus().clamp(self.dt_min, self.dt_max);
@@ -96,7 +96,7 @@ impl PlainStep for Mamba2Plain {
         let zxbcdt = std::mem::take(&mut self.zxbcdt);
         for bi in 0..batch {
             let zx = &zxbcdt[bi * width..(bi + 1) * width];
-            self.scan(bi, zx);
+            self.scan(bi, zx, conv_dim);
             // gated RMSNorm per group: weight · rmsnorm(y · silu(z))
             let y = &mut self.y[bi * di..(bi + 1) * di];
             y.iter_mut().zip(&zx[..di]).for_each(|(v, &z)| *v *= silu(z));
