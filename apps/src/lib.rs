@@ -11,11 +11,54 @@ use ssm_core::device::device_by_name;
 use ssm_core::layers::MoeConfig;
 use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{TrainConfig, write_atomic};
+use std::alloc::{GlobalAlloc, Layout};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One allocator for every binary (they all link this library).
+/// One allocator for every binary (they all link this library): mimalloc, with an optional
+/// ceiling on the size of one allocation (see [`limit_allocation_size`]).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Allocator = Allocator;
+
+static ALLOCATION_LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Makes every later allocation larger than `bytes` fail (the process then aborts with
+/// "memory allocation of N bytes failed", or a `try_reserve` returns an error). `ssm-fuzz`
+/// uses it so that an input claiming 2^40 elements is caught instead of swapping the machine.
+pub fn limit_allocation_size(bytes: usize) {
+    ALLOCATION_LIMIT.store(bytes, Ordering::Relaxed);
+}
+
+struct Allocator;
+
+// SAFETY: every call is forwarded to mimalloc unchanged, or answered with null (an allocation
+// failure, which callers must handle) when the size is over the limit.
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOCATION_LIMIT.load(Ordering::Relaxed) {
+            return std::ptr::null_mut();
+        }
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOCATION_LIMIT.load(Ordering::Relaxed) {
+            return std::ptr::null_mut();
+        }
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > ALLOCATION_LIMIT.load(Ordering::Relaxed) {
+            return std::ptr::null_mut();
+        }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
 
 /// `--device` and `--threads`, common to the domain apps.
 #[derive(Args, Debug, Clone)]
@@ -71,6 +114,12 @@ pub struct TrainFlags {
 }
 
 impl TrainFlags {
+    /// The device, once `--out` is known to be creatable (see [`check_out`]).
+    pub fn device(&self) -> Result<Device> {
+        check_out(&self.out)?;
+        self.machine.device()
+    }
+
     /// The step count: `--steps`, else `derived()`.
     pub fn steps_or(&self, derived: impl FnOnce() -> usize) -> usize {
         self.steps.unwrap_or_else(derived)
@@ -262,10 +311,27 @@ pub fn median_secs_warm(reps: usize, warm: bool, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-/// Ends a binary on error: one `error:` line (the whole context chain) and exit status 1.
+/// Fails when the output folder `out` could not be created or written (a file stands on its
+/// path, or the nearest existing folder is read-only), before any work is done; creates nothing.
+pub fn check_out(out: &Path) -> Result<()> {
+    let Some((at, meta)) = out.ancestors().find_map(|a| std::fs::metadata(a).ok().map(|m| (a, m))) else {
+        return Ok(()); // a relative path in the working folder
+    };
+    if !meta.is_dir() {
+        anyhow::bail!("{}: cannot create the output folder: {} is a file", out.display(), at.display());
+    }
+    if meta.permissions().readonly() {
+        anyhow::bail!("{}: cannot create the output folder: {} is read-only", out.display(), at.display());
+    }
+    Ok(())
+}
+
+/// Ends a binary on error: one `error:` line (the whole context chain, on one line even when a
+/// library's message spans several) and exit status 1.
 pub fn exit_on_error(r: Result<()>) {
     if let Err(e) = r {
-        eprintln!("error: {e:#}");
+        let msg = format!("{e:#}");
+        eprintln!("error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
         std::process::exit(1);
     }
 }

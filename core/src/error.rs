@@ -21,3 +21,19 @@ impl FileError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidConfig(pub String);
+
+/// Runs `f`, turning a panic into `Err(its message)` without printing it. For third-party code
+/// (or model construction from an outside description) that asserts instead of returning an
+/// error; the process-wide panic hook is swapped for the call, so use it from one thread.
+pub fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    r.map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}

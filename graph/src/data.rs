@@ -158,8 +158,8 @@ pub fn read_edges(path: &Path) -> Result<Vec<(usize, usize)>, FileError> {
         .collect()
 }
 
-/// `node,label` pairs into one label per node (`-1` where absent); also the node count seen.
-pub fn read_labels(path: &Path) -> Result<Vec<i64>, FileError> {
+/// `node,label` pairs (label `-1`: unlabelled).
+pub fn read_labels(path: &Path) -> Result<Vec<(usize, i64)>, FileError> {
     let mut labels = Vec::new();
     for (l, f) in rows(path)? {
         want_cols(path, l, f.len(), 2)?;
@@ -167,15 +167,14 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, FileError> {
         if f[1].fract() != 0.0 || f[1] < -1.0 || f[1] > 1e6 {
             return Err(FileError::new(path, format!("line {l}: label {} is not a class id (or -1)", f[1])));
         }
-        if node >= labels.len() {
-            labels.resize(node + 1, -1);
-        }
-        labels[node] = f[1] as i64;
+        labels.push((node, f[1] as i64));
     }
     Ok(labels)
 }
 
-/// Sparse COO (`node,feature,value`) or dense (`node,v0,v1,…`) features.
+/// The widest feature vector a graph file may describe.
+pub const MAX_FEATURES: usize = 1 << 20;
+
 pub fn read_features(path: &Path) -> Result<(SparseFeatures, usize), FileError> {
     let rows = rows(path)?;
     let width = rows[0].1.len();
@@ -187,6 +186,9 @@ pub fn read_features(path: &Path) -> Result<(SparseFeatures, usize), FileError> 
         n = n.max(node + 1);
         if width == 3 {
             let col = id(path, l, v[1], "feature")?;
+            if col >= MAX_FEATURES {
+                return Err(FileError::new(path, format!("line {l}: feature index {col} (at most {MAX_FEATURES})")));
+            }
             f.dim = f.dim.max(col + 1);
             f.rows.push(node as u32);
             f.cols.push(col as u32);
@@ -267,9 +269,22 @@ pub struct GraphFiles<'a> {
 pub fn load(name: &str, files: &GraphFiles, seed: u64) -> Result<GraphData, FileError> {
     let edges = read_edges(files.edges)?;
     let (features, n_feat) = read_features(files.features)?;
-    let mut labels = read_labels(files.labels)?;
-    let n = edges.iter().map(|&(a, b)| a.max(b) + 1).max().unwrap_or(0).max(n_feat).max(labels.len());
-    labels.resize(n, -1);
+    let labelled = read_labels(files.labels)?;
+    // node ids number the nodes 0…n−1, so n cannot exceed the rows that mention nodes: a
+    // larger id is a corrupt file, not a reason to allocate for it
+    let rows = 2 * edges.len() + features.rows.len() + labelled.len();
+    let highest = [
+        (edges.iter().map(|&(a, b)| a.max(b) + 1).max().unwrap_or(0), files.edges),
+        (n_feat, files.features),
+        (labelled.iter().map(|&(i, _)| i + 1).max().unwrap_or(0), files.labels),
+    ];
+    if let Some(&(n, path)) = highest.iter().find(|(n, _)| *n > rows) {
+        let msg = format!("node id {} in a graph of at most {rows} nodes (ids must number the nodes 0…n−1)", n - 1);
+        return Err(FileError::new(path, msg));
+    }
+    let n = highest.iter().map(|h| h.0).max().unwrap_or(0);
+    let mut labels = vec![-1; n];
+    labelled.iter().for_each(|&(i, c)| labels[i] = c);
     let split = match files.split {
         Some(dir) => read_split(dir)?,
         None => random_split(&labels, 20, 500, 1000, seed),

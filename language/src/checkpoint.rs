@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// A checkpoint problem, naming the file.
 pub use ssm_core::error::FileError as CheckpointError;
-use ssm_core::error::FileError;
+use ssm_core::error::{FileError, catch_quietly};
 
 /// Reads and parses `dir/config.json`.
 pub fn read_config(dir: &Path) -> Result<LmConfig, CheckpointError> {
@@ -92,9 +92,64 @@ pub fn load(dir: &Path, device: &Device) -> Result<(LanguageModel, LmConfig), Ch
         return Err(FileError::new(dir, "not a directory"));
     }
     let cfg = read_config(dir)?;
-    let mut model = cfg.init(device);
+    check_sizes(dir, &cfg)?;
+    let cfg_path = dir.join("config.json");
+    let mut model = catch_quietly(|| cfg.init(device))
+        .map_err(|e| FileError::new(&cfg_path, format!("describes a model that cannot be built: {e}")))?;
     load_weights(dir, &mut model)?;
     Ok((model, cfg))
+}
+
+/// Every size `config.json` names (any integer in the model's description) must be at most the
+/// largest dimension of a tensor in the weight files (or 4096), and the layers at most the
+/// tensors: a corrupt or hostile config cannot make the loader allocate a model the files could
+/// never fill.
+fn check_sizes(dir: &Path, cfg: &LmConfig) -> Result<(), CheckpointError> {
+    let (mut largest, mut tensors) = (4096u64, 0usize);
+    for file in weight_files(dir)? {
+        for shape in tensor_shapes(&file)? {
+            largest = largest.max(shape.iter().copied().max().unwrap_or(0));
+            tensors += 1;
+        }
+    }
+    let path = dir.join("config.json");
+    if cfg.backbone.layers.len() > tensors {
+        return Err(FileError::new(&path, format!("{} layers for {tensors} tensors", cfg.backbone.layers.len())));
+    }
+    if let Some((key, n)) = integers(&cfg.to_json(), "").into_iter().find(|&(_, n)| n > largest) {
+        let msg = format!("'{key}' = {n} is larger than any tensor dimension in the weights ({largest})");
+        return Err(FileError::new(&path, msg));
+    }
+    Ok(())
+}
+
+/// The tensor shapes in a safetensors file's header (read alone, bounded to 100 MB).
+fn tensor_shapes(path: &Path) -> Result<Vec<Vec<u64>>, CheckpointError> {
+    use std::io::Read;
+    let err = |m: String| FileError::new(path, m);
+    let mut f = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| err("not a safetensors file (shorter than its header)".into()))?;
+    let n = u64::from_le_bytes(n);
+    if n > 100_000_000 || n > f.metadata().map(|m| m.len()).unwrap_or(0) {
+        return Err(err(format!("not a safetensors file (header of {n} bytes)")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|_| err("truncated safetensors header".into()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| err(format!("corrupt safetensors header: {e}")))?;
+    let shapes = v.as_object().into_iter().flatten().filter(|(k, _)| *k != "__metadata__");
+    Ok(shapes.map(|(_, t)| t["shape"].as_array().into_iter().flatten().filter_map(|d| d.as_u64()).collect()).collect())
+}
+
+/// Every integer in `v` with its key.
+fn integers(v: &serde_json::Value, key: &str) -> Vec<(String, u64)> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().map(|n| vec![(key.to_string(), n)]).unwrap_or_default(),
+        serde_json::Value::Array(a) => a.iter().flat_map(|x| integers(x, key)).collect(),
+        serde_json::Value::Object(o) => o.iter().flat_map(|(k, x)| integers(x, k)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Writes `config.json` and `model.safetensors` (transformers' names and layouts) into `dir`.

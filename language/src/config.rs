@@ -93,6 +93,9 @@ impl LmConfig {
         let d_model = usize_of(v, &["hidden_size", "d_model"])?;
         let n_layers = usize_of(v, &["num_hidden_layers", "n_layer"])?;
         let mut vocab = usize_of(v, &["vocab_size"])?;
+        if d_model == 0 || n_layers == 0 || vocab == 0 {
+            return Err(InvalidConfig(format!("a model of width {d_model}, {n_layers} layers, vocabulary {vocab}")));
+        }
         if is_state_spaces {
             // mamba_ssm pads the vocabulary to a multiple (8 by default) and stores the padded matrix.
             let m = opt_usize(v, &["pad_vocab_size_multiple"]).unwrap_or(8).max(1);

@@ -4,7 +4,7 @@
 //! first, `ssm_tokenizer.json` for the other two.
 
 use serde::{Deserialize, Serialize};
-use ssm_core::error::FileError;
+use ssm_core::error::{FileError, catch_quietly};
 use std::path::Path;
 
 /// Why text could not be tokenized, or a tokenizer read or written.
@@ -54,9 +54,16 @@ impl Tokenizer {
     }
 
     pub fn from_hf_file(path: &Path) -> Result<Self, TokenizerError> {
-        tokenizers::Tokenizer::from_file(path)
-            .map(|t| Self::Hf(Box::new(t)))
-            .map_err(|e| FileError::new(path, format!("not a tokenizer.json: {e}")).into())
+        let err = |m: String| TokenizerError::from(FileError::new(path, format!("not a tokenizer.json: {m}")));
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        // the tokenizers crate panics on some malformed JSON: check the syntax first, and
+        // turn any panic left into an error
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| err(e.to_string()))?;
+        match catch_quietly(|| text.parse::<tokenizers::Tokenizer>()) {
+            Ok(Ok(t)) => Ok(Self::Hf(Box::new(t))),
+            Ok(Err(e)) => Err(err(e.to_string())),
+            Err(panic) => Err(err(format!("rejected by the tokenizers crate ({panic})"))),
+        }
     }
 
     pub fn name(&self) -> &'static str {

@@ -51,7 +51,7 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     }
     let dims: Vec<usize> =
         (0..nd).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
-    let n: usize = dims.iter().product();
+    let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX);
     if bytes.len() - header != n {
         return Err(FileError::new(
             path,
@@ -92,6 +92,9 @@ impl ImageSet {
         let (dims, pixels) = read_idx(images)?;
         if dims.len() != 3 {
             return Err(FileError::new(images, format!("expected 3 dimensions [N, H, W], found {dims:?}")));
+        }
+        if dims.contains(&0) {
+            return Err(FileError::new(images, format!("no images, or images of no pixels: dimensions {dims:?}")));
         }
         let (ldims, lab) = read_idx(labels)?;
         if ldims.len() != 1 || ldims[0] != dims[0] {

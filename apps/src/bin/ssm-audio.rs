@@ -257,7 +257,7 @@ fn load(clips: &[Clip], cfg: &AudioModelConfig, what: &str) -> Result<LoadedClip
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
-    let device = a.train.machine.device()?;
+    let device = a.train.device()?;
     let folder = AudioFolder::open(&a.data, a.test_fraction, a.train.seed)?;
     let cfg = model_config(&a, folder.classes.len())?;
     let out = a.train.out.clone();

@@ -147,7 +147,7 @@ fn generated_corpus() -> String {
 
 fn train(a: TrainArgs) -> Result<()> {
     let t = &a.train;
-    let device = t.machine.device()?;
+    let device = t.device()?;
     let backbone = a.stack.backbone(a.d_model, a.layers)?; // bad mixer options fail before any reading
     let text = match &a.text {
         Some(p) => read_text(p)?,

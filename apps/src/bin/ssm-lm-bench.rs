@@ -85,8 +85,11 @@ fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
     (0..n).map(|_| r.random_range(0..vocab as u32)).collect()
 }
 
-fn main() -> Result<()> {
-    let cli: Cli = ssm_apps::parse_with_defaults(&[]);
+fn main() {
+    ssm_apps::exit_on_error(run(ssm_apps::parse_with_defaults(&[])));
+}
+
+fn run(cli: Cli) -> Result<()> {
     if let Some(t) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
     }

@@ -144,7 +144,7 @@ pub fn load_model<M: Module>(dir: &Path, model: &mut M) -> Result<(), FileError>
 }
 
 /// Model, optimizer and run state from a checkpoint directory (a fresh start when it has none).
-pub(super) fn resume<M: Module>(
+pub fn resume<M: Module>(
     dir: &Path,
     model: M,
     optim: ModuleOptimizer,

@@ -17,7 +17,7 @@
 mod files;
 mod run;
 
-pub use files::{load_checkpoint, load_model, model_dir, write_atomic, write_outputs};
+pub use files::{load_checkpoint, load_model, model_dir, resume, write_atomic, write_outputs};
 
 use crate::error::{FileError, InvalidConfig};
 use burn::module::Module;

@@ -24,6 +24,7 @@ use speed::{SpeedArgs, Timing, plot_times, time_model};
 use ssm_apps::{TrainFlags, write_json};
 use ssm_core::backbone::{BackboneConfig, LayerTemplate, apply_options, parse_layout};
 use ssm_core::blocks::BlockConfig;
+use ssm_core::error::catch_quietly;
 use ssm_core::mixers::{COMPARED_BY_DEFAULT, MIXER_NAMES, MixerConfig, MixerError};
 use ssm_core::train::write_atomic;
 
@@ -151,10 +152,8 @@ fn match_params(c: &Common, target: usize, vocab: usize, n_classes: usize) -> Re
     let device = Device::flex();
     let count = |backbone: &BackboneConfig| -> Option<usize> {
         let cfg = TokenModelConfig { vocab, n_classes, backbone: backbone.clone() };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cfg.init(&device).parameter_count())).ok()
+        catch_quietly(|| cfg.init(&device).parameter_count()).ok()
     };
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     let n = c.models_at(c.d_model)?.len();
     /// (width, parameters, model) of the closest match so far.
     type Match = (usize, usize, (String, BackboneConfig));
@@ -173,7 +172,6 @@ fn match_params(c: &Common, target: usize, vocab: usize, n_classes: usize) -> Re
             break;
         }
     }
-    std::panic::set_hook(quiet);
     let mut out = Vec::new();
     for (i, b) in best.into_iter().enumerate() {
         let Some((width, p, m)) = b else { bail!("--params {target}: model {i} builds at no width from 16 to 1024") };
@@ -414,7 +412,7 @@ fn run_compare(mut a: TrainArgs) -> Result<()> {
         return run_suite(a);
     }
     a.apply_quick();
-    let device = a.train.machine.device()?;
+    let device = a.train.device()?;
     let out = a.train.out.clone();
     let mut models = a.common.models()?;
     if models.is_empty() {

@@ -10,7 +10,8 @@ use burn::tensor::activation::softmax;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use ssm_apps::{
-    Machine, MixerArgs, RunDirArgs, exit_on_error, mean_std, parse_with_defaults, seed_dir, update_metrics, write_json,
+    Machine, MixerArgs, RunDirArgs, check_out, exit_on_error, mean_std, parse_with_defaults, seed_dir, update_metrics,
+    write_json,
 };
 use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
 use ssm_graph::data::{GraphData, GraphFiles, load, load_planetoid};
@@ -246,6 +247,7 @@ fn accuracy(pred: &[i64], g: &GraphData, nodes: &[usize]) -> f64 {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    check_out(&a.out)?;
     let device = a.machine.device()?;
     let g = a.data.load()?;
     let host = Arc::new(HostGraph::new(&g));

@@ -345,7 +345,7 @@ fn plots(dir: &Path, schema: &Schema, e: &Encoded, pred: &[Vec<f64>], name: &str
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let device = a.train.machine.device()?;
+    let device = a.train.device()?;
     if a.test.is_none()
         && (a.split.len() != 3 || a.split.iter().any(|f| *f <= 0.0) || (a.split.iter().sum::<f64>() - 1.0).abs() > 1e-6)
     {
@@ -374,8 +374,8 @@ fn train(a: TrainArgs) -> Result<()> {
         seeds: seeds.clone(),
     };
     // Check the columns before anything is written.
-    let first = info.rows(&tables, seeds[0]);
-    Schema::fit(&tables.train, &first[0], &info.target, info.task, &tables.opts, info.target_scale, &info.data)?;
+    let all: Vec<usize> = (0..tables.train.rows).collect();
+    Schema::fit(&tables.train, &all, &info.target, info.task, &tables.opts, info.target_scale, &info.data)?;
     std::fs::create_dir_all(&a.train.out).with_context(|| format!("{}: cannot create", a.train.out.display()))?;
     write_json(&a.train.out.join("tabular.json"), &info)?;
     let mut runs = Vec::new();

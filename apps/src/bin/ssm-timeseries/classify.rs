@@ -52,7 +52,7 @@ struct ClassifyInfo {
 
 pub fn classify_train(a: ClassifyArgs) -> Result<()> {
     let t = &a.flags;
-    let device = t.machine.device()?;
+    let device = t.device()?;
     let train = TsSet::read(&a.train, None)?;
     let test = TsSet::read(&a.test, Some(&train.class_names))?;
     if test.dims != train.dims {

@@ -162,7 +162,7 @@ fn read_json<T: for<'a> Deserialize<'a>>(p: &Path) -> Result<T> {
 
 fn train(a: TrainArgs) -> Result<()> {
     let t = &a.train;
-    let device = t.machine.device()?;
+    let device = t.device()?;
     if a.data.is_none() {
         println!("no --data given: training on a generated 3-variable series");
     }

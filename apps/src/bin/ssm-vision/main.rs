@@ -250,7 +250,7 @@ fn augment_of(choice: AugmentChoice) -> Option<Augment> {
 
 fn train(a: TrainArgs) -> Result<()> {
     let t = &a.train;
-    let device = t.machine.device()?;
+    let device = t.device()?;
     let size = a.size.map(|s| (s, s));
     let (train, test) = match &a.data {
         Some(p) => {

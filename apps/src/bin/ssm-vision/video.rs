@@ -73,7 +73,7 @@ pub fn generated_test_clips(v: &VideoSpec) -> Result<ImageSet> {
 
 pub fn train_video(a: VideoArgs) -> Result<()> {
     let t = &a.train;
-    let device = t.machine.device()?;
+    let device = t.device()?;
     let tc = train_config(t);
     if let Some(dir) = &a.data {
         let size = (a.size, a.size);
