@@ -1,7 +1,8 @@
 //! Durable runs: a training process killed with SIGKILL mid-run, then `--resume`d, ends with the
 //! same per-step losses as an uninterrupted run of the same seed — the checkpoint it resumes
 //! from is complete (model, optimizer and step written together), and the data order depends
-//! only on the step.
+//! only on the step. A run whose loss or gradient turns NaN stops there, naming the step, with
+//! its last checkpoint intact, and `--resume` continues from it.
 
 mod common;
 
@@ -12,10 +13,15 @@ use std::time::{Duration, Instant};
 const STEPS: usize = 600;
 
 fn train(text: &Path, out: &Path, resume: bool) -> Command {
+    train_for(text, out, resume, STEPS, 30)
+}
+
+fn train_for(text: &Path, out: &Path, resume: bool, steps: usize, epochs: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ssm-language"));
     c.args(["train", "--text"]).arg(text);
     c.args(["--d-model", "16", "--layers", "1", "--context", "16", "--batch", "4", "--threads", "1"]);
-    c.args(["--steps", &STEPS.to_string(), "--epochs", "30", "--eval-windows", "4", "--sample-chars", "0", "--out"]);
+    c.args(["--steps", &steps.to_string(), "--epochs", &epochs.to_string()]);
+    c.args(["--eval-windows", "4", "--sample-chars", "0", "--out"]);
     c.arg(out).stdout(Stdio::null()).stderr(Stdio::piped());
     if resume {
         c.arg("--resume");
@@ -73,5 +79,36 @@ fn killed_run_resumes_to_the_uninterrupted_losses() {
     assert_eq!(la.iter().map(|p| p.0).collect::<Vec<_>>(), lb.iter().map(|p| p.0).collect::<Vec<_>>());
     let worst = la.iter().zip(&lb).map(|(x, y)| (x.1 - y.1).abs()).fold(0f64, f64::max);
     assert!(worst <= 1e-6, "resumed losses differ from the uninterrupted run's by up to {worst:e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn diverging_run_stops_at_the_step_and_resumes_from_its_last_checkpoint() {
+    let dir = common::tmp("ssm-durable", "nan");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("text.txt");
+    std::fs::write(&text, "the quick brown fox jumps over the lazy dog. ".repeat(200)).unwrap();
+    let out = dir.join("run");
+    let run = |lr: &str, resume: bool| {
+        // a checkpoint every 10 steps
+        train_for(&text, &out, resume, 400, 40).args(["--lr", lr]).output().unwrap()
+    };
+    // learning rate 50: the loss turns NaN a few steps after the first checkpoint
+    let o = run("50", false);
+    assert_eq!(o.status.code(), Some(1));
+    let all = String::from_utf8_lossy(&o.stderr);
+    let err = all.lines().last().unwrap(); // after the progress lines: one error line
+    assert!(err.starts_with("error: training diverged at step ") && !all.contains("panicked"), "{all}");
+    let step: usize = err.split("at step ").nth(1).unwrap().split(':').next().unwrap().parse().unwrap();
+    let kept = checkpoint_step(&out).expect("the last good checkpoint is kept");
+    assert!(kept < step && err.contains(&format!("step {kept}) is kept")), "{err}");
+    assert!(losses(&out).iter().all(|(_, l)| l.is_finite()));
+
+    let o = run("0.01", true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("resuming from step {kept}")));
+    let l = losses(&out);
+    assert_eq!(l.len(), 400);
+    assert!(l.iter().all(|(_, l)| l.is_finite()));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -198,8 +198,9 @@ pub struct Fitted<M> {
 pub enum TrainError {
     #[error(transparent)]
     File(#[from] FileError),
-    #[error("training diverged at step {step}: loss {loss}")]
-    Diverged { step: usize, loss: f64 },
+    /// A non-finite loss or gradient; nothing of this step was applied or written.
+    #[error("training diverged at step {step}: {what} is {value}; {kept}")]
+    Diverged { step: usize, what: &'static str, value: f64, kept: String },
     #[error(transparent)]
     Invalid(#[from] InvalidConfig),
 }

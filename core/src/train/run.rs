@@ -8,8 +8,9 @@ use super::{
     evaluate,
 };
 use crate::error::{FileError, InvalidConfig};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
 
@@ -169,10 +170,13 @@ impl<M: Trainable> Run<M> {
         let (loss, stats) = self.model.loss(&batch);
         let lv = stats.loss();
         if !lv.is_finite() {
-            self.bar.abandon();
-            return Err(TrainError::Diverged { step, loss: lv });
+            return Err(self.diverged("the loss", lv));
         }
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let g2 = squared_norm(&self.model, &grads);
+        if !g2.is_finite() {
+            return Err(self.diverged("the gradient norm", g2.sqrt()));
+        }
         self.model = self.optim.step(lr, self.model.clone(), grads);
         let dt = t0.elapsed().as_secs_f64();
         (self.epoch_train_time, self.spent) = (self.epoch_train_time + dt, self.spent + dt);
@@ -183,6 +187,20 @@ impl<M: Trainable> Run<M> {
         self.bar.inc(1);
         self.apply_budget();
         Ok(())
+    }
+
+    /// The error for a non-finite `what` at this step, saying what was kept.
+    fn diverged(&self, what: &'static str, value: f64) -> TrainError {
+        self.bar.abandon();
+        let kept = match (&self.cfg.out, self.state.epochs.last()) {
+            (Some(out), Some(e)) => format!(
+                "the last checkpoint ({}, step {}) is kept: --resume continues from it (perhaps with a lower --lr)",
+                out.join("checkpoint").display(),
+                e.step
+            ),
+            _ => "no checkpoint had been written yet (perhaps lower --lr)".to_string(),
+        };
+        TrainError::Diverged { step: self.state.step, what, value, kept }
     }
 
     /// Re-plans to the time budget; ends the schedule here once it is spent.
@@ -265,4 +283,26 @@ impl<M: Trainable> Run<M> {
         };
         Fitted { model, state: self.state }
     }
+}
+
+/// Σ g² over every parameter's gradient: one read-back per step, NaN or ∞ when any gradient is.
+fn squared_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    struct Squares<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Squares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut v = Squares { grads, total: None };
+    model.visit(&mut v);
+    v.total.map_or(0.0, |t| t.into_scalar::<f64>())
 }
