@@ -60,6 +60,16 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// A size flag's value parser: a whole number of at least 1 (a zero batch, width or length is a
+/// usage error, not a panic deep inside a kernel).
+pub fn positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--device` and `--threads`, common to the domain apps.
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
@@ -86,12 +96,12 @@ impl Machine {
 #[derive(Args, Debug, Clone)]
 pub struct TrainFlags {
     /// Optimiser steps (where the app has no default, it derives them from --epochs).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub steps: Option<usize>,
     /// Evaluations (and checkpoints) per run.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = positive)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = positive)]
     pub batch: usize,
     /// Peak learning rate (AdamW, linear warm-up then cosine decay).
     #[arg(long, default_value_t = 1e-3)]
@@ -186,10 +196,10 @@ pub struct LayoutArgs {
     #[arg(long)]
     pub mlp: Option<usize>,
     /// Experts of `+moe` layers.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = positive)]
     pub moe_experts: usize,
     /// Experts each token is routed to.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = positive)]
     pub moe_top_k: usize,
 }
 

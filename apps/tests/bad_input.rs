@@ -112,6 +112,15 @@ const CASES: &[Case] = &[
         "{d}/afile",
     ),
     case("another model's checkpoint", "ssm-tabular", "eval --model {d}/lm", "{d}/lm"),
+    case("zero-length sequence", "ssm-language", "train --context 0 --out {out}", "--context"),
+    case("zero batch", "ssm-language", "train --batch 0 --out {out}", "--batch"),
+    case("no samples", "ssm-audio", "spectrogram {d}/silent.wav --out {out}", "silent.wav"),
+    // ssm-kernels, ssm-lm-bench, ssm-fuzz
+    case("zero-length sequence", "ssm-kernels", "--len 0", "--len"),
+    case("unknown option", "ssm-kernels", "--no-such-flag", "--no-such-flag"),
+    case("unknown mixer", "ssm-lm-bench", "--mixer nope", "nope"),
+    case("unwritable output", "ssm-lm-bench", "--json {d}/afile/bench.json", "{d}/afile"),
+    case("unknown target", "ssm-fuzz", "run nope --seconds 1 --out {out}", "nope"),
     // ssm-compare
     case("missing", "ssm-compare", "--task listops --data {d}/absent --out {out}", "{d}/absent"),
     case("label out of range", "ssm-compare", "--task listops --data {d}/listops --out {out}", "basic_train.tsv"),
@@ -128,6 +137,9 @@ fn bin_path(name: &str) -> &'static str {
         "ssm-graph" => env!("CARGO_BIN_EXE_ssm-graph"),
         "ssm-tabular" => env!("CARGO_BIN_EXE_ssm-tabular"),
         "ssm-compare" => env!("CARGO_BIN_EXE_ssm-compare"),
+        "ssm-kernels" => env!("CARGO_BIN_EXE_ssm-kernels"),
+        "ssm-lm-bench" => env!("CARGO_BIN_EXE_ssm-lm-bench"),
+        "ssm-fuzz" => env!("CARGO_BIN_EXE_ssm-fuzz"),
         other => panic!("no binary {other}"),
     }
 }
@@ -279,6 +291,7 @@ fn write_inputs(d: &Path) {
     }
     put(d.join("notwav.wav"), "RIFX not a wav");
     put(d.join("nan.wav"), float_wav(&[0.0, f32::NAN, 0.5, 0.1]));
+    put(d.join("silent.wav"), wav(0, &[]));
     put(d.join("series.csv"), series(300, None));
     put(d.join("series-nan.csv"), series(300, Some((100, "nan"))));
     put(d.join("series-ragged.csv"), series(300, None).replacen("2021-01-01 5,", "2021-01-01 5,1,2,", 1));

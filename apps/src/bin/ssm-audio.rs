@@ -84,23 +84,23 @@ struct TrainArgs {
     seconds: Option<f64>,
     /// Width of the first stage (raw; doubled at each pooling) or of the model (default 16 for
     /// raw, 64 for AuM, 32 for SaShiMi).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     d_model: Option<usize>,
     /// Blocks per stage (raw), in all (AuM) or per level and direction (SaShiMi) (default 2, 4
     /// for AuM).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     layers: Option<usize>,
     /// Stages of the raw model, pooling levels of SaShiMi.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     stages: usize,
     /// Down-pooling factor between stages (levels).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = ssm_apps::positive)]
     pool: usize,
     /// Causal blocks in the raw model (default: bidirectional, as S4 on Speech Commands).
     #[arg(long)]
     causal: bool,
     /// AuM's square patch size on the (frames × mels) spectrogram.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     patch: usize,
     /// Test share of each class for folders without an official split.
     #[arg(long, default_value_t = 0.1)]
@@ -133,7 +133,7 @@ struct PredictArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Classes listed per file.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     top_k: usize,
     #[command(flatten)]
     machine: Machine,
@@ -150,7 +150,7 @@ struct GenerateArgs {
     #[arg(long)]
     out: PathBuf,
     /// Clips generated together, as one batch (the same prompt for each).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ssm_apps::positive)]
     count: usize,
     /// Audio to continue (its samples are fed first; the output holds only the new ones).
     #[arg(long)]

@@ -19,22 +19,22 @@ use ssm_core::{ComplexTensor, kernels};
 #[command(about = "Benchmark the SSM kernels (selective scan, linear recurrence, FFT convolution)")]
 struct Args {
     /// Batch size.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     batch: usize,
     /// Channels (D).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = ssm_apps::positive)]
     dim: usize,
     /// Sequence length (L).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = ssm_apps::positive)]
     len: usize,
     /// State size (N).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = ssm_apps::positive)]
     state: usize,
     /// Length of the FFT-convolution benchmark.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = ssm_apps::positive)]
     conv_len: usize,
     /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ssm_apps::positive)]
     reps: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     fft_sweep: Option<Vec<usize>>,
     /// Channels of --fft-sweep.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     sweep_channels: usize,
 }
 
@@ -116,7 +116,7 @@ fn fresh(x: &ScanArgs) -> ScanArgs {
 }
 
 fn main() {
-    let mut args = Args::parse();
+    let mut args: Args = ssm_apps::parse_with_defaults(&[]);
     if args.quick {
         (args.batch, args.dim, args.len, args.state, args.conv_len, args.reps) = (2, 64, 256, 16, 512, 1);
     }

@@ -45,16 +45,16 @@ struct TrainArgs {
     #[command(flatten)]
     stack: LayoutArgs,
     /// Model width.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = ssm_apps::positive)]
     d_model: usize,
     /// Residual blocks (a --layout is cycled to this many).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = ssm_apps::positive)]
     layers: usize,
     /// Context length of training windows.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = ssm_apps::positive)]
     context: usize,
     /// Validation windows per evaluation.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = ssm_apps::positive)]
     eval_windows: usize,
     /// Characters of sample text written after training (sample.txt).
     #[arg(long, default_value_t = 300)]
@@ -84,7 +84,7 @@ struct GenArgs {
     greedy: bool,
     #[arg(long, default_value_t = 0.8)]
     temperature: f32,
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     top_k: Option<usize>,
     #[arg(long)]
     top_p: Option<f32>,
@@ -113,12 +113,12 @@ struct EvalArgs {
     #[arg(long)]
     text: PathBuf,
     /// Window length (tokens).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = ssm_apps::positive)]
     context: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     batch: usize,
     /// Evaluate at most this many windows (evenly spaced).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     max_windows: Option<usize>,
     #[command(flatten)]
     machine: Machine,

@@ -21,6 +21,7 @@ use ssm_core::plain::Precision;
 use ssm_core::train::Trainable;
 use ssm_language::generate::{SamplingConfig, generate};
 use ssm_language::{LanguageModel, LmBatch, LmConfig};
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -90,6 +91,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Some(parent) = cli.json.as_deref().and_then(Path::parent) {
+        ssm_apps::check_out(parent)?; // before minutes of benchmarking, not after
+    }
     if let Some(t) = cli.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
     }

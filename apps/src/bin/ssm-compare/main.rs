@@ -92,15 +92,15 @@ pub struct Common {
     #[arg(long = "mixer-opt", value_name = "KEY=VALUE")]
     mixer_opt: Vec<String>,
     /// Model width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     d_model: usize,
     /// Number of residual blocks.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ssm_apps::positive)]
     layers: usize,
     /// Equal parameter budgets: each model's width is chosen (a multiple of 8) so that the whole
     /// model, embedding and head included, has the parameter count nearest this one (instead of
     /// one `--d-model` for all).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     pub params: Option<usize>,
 }
 
@@ -189,23 +189,23 @@ struct TrainArgs {
     common: Common,
     /// Training sequence length (selective copying: the region holding the tokens; default 64,
     /// ListOps 2048).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     len: Option<usize>,
     /// Data tokens to copy (selective copying).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     n_tokens: usize,
     /// Key–value pairs (MQAR).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     n_pairs: usize,
     /// Data vocabulary size.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = ssm_apps::positive)]
     vocab: usize,
     /// Test lengths besides the training one, comma-separated (default: 4× and 16× the
     /// training length; 0: none).
     #[arg(long, value_delimiter = ',')]
     eval_lens: Option<Vec<usize>>,
     /// Test sequences per length.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = ssm_apps::positive)]
     test_size: usize,
     /// Lengths at which each model's forward pass is timed (batch 1); 0: none.
     #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
@@ -223,10 +223,10 @@ struct TrainArgs {
     #[arg(long, default_value = "../shared/data/language/tinyshakespeare/input.txt")]
     text_data: PathBuf,
     /// Training examples of the image and Pathfinder tasks.
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 10000, value_parser = ssm_apps::positive)]
     examples: usize,
     /// Validation and test examples (each) of the image and Pathfinder tasks.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ssm_apps::positive)]
     eval_examples: usize,
     /// Run a suite of tasks instead of --task (each in `--out/<task>`).
     #[arg(long, value_enum)]

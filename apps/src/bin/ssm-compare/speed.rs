@@ -17,10 +17,10 @@ pub struct SpeedArgs {
     /// Sequence lengths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1024,2048,4096,8192,16384")]
     pub lens: Vec<usize>,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ssm_apps::positive)]
     pub batch: usize,
     /// Timed repetitions per point (median reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     pub reps: usize,
     /// Skip points whose L²-sized activations (attention scores) would exceed this many GiB.
     #[arg(long, default_value_t = 4.0)]

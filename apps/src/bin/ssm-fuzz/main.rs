@@ -91,15 +91,15 @@ struct RunArgs {
     #[arg(long, default_value_t = 2048)]
     max_rss_mib: u64,
     /// A single allocation above this aborts (and is a failure).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = ssm_apps::positive)]
     max_alloc_mib: usize,
     /// Largest input the mutator makes, in bytes.
-    #[arg(long, default_value_t = 1 << 16)]
+    #[arg(long, default_value_t = 1 << 16, value_parser = ssm_apps::positive)]
     max_len: usize,
 }
 
 fn main() {
-    ssm_apps::exit_on_error(run(Cli::parse()));
+    ssm_apps::exit_on_error(run(ssm_apps::parse_with_defaults(&[])));
 }
 
 fn run(cli: Cli) -> Result<()> {

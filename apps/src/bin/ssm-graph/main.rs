@@ -120,10 +120,10 @@ struct TrainArgs {
     #[command(flatten)]
     mixer: MixerArgs,
     /// Graph-Mamba width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     d_model: usize,
     /// Graph-Mamba layers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ssm_apps::positive)]
     layers: usize,
     /// Graph-Mamba's sequence tokens.
     #[arg(long, value_enum, default_value_t = TokenArg::Degree)]
@@ -140,14 +140,14 @@ struct TrainArgs {
     #[arg(long)]
     l2: Option<f64>,
     /// Full-graph training steps (epochs). Default: GCN 200, GAT 1000, Graph-Mamba 300.
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     steps: Option<usize>,
     /// Adam learning rate. Default: GCN 0.01, GAT 0.005, Graph-Mamba 0.005.
     #[arg(long)]
     lr: Option<f64>,
     /// Stop after this many steps without a lower validation loss. Default: GCN 10, GAT 100,
     /// Graph-Mamba 50.
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     patience: Option<usize>,
     /// Runs with seeds seed..seed+N; metrics are their mean ± std.
     #[arg(long, default_value_t = 1)]
@@ -172,7 +172,7 @@ struct PredictArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     nodes: Vec<usize>,
     /// Classes listed per node.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     top_k: usize,
 }
 

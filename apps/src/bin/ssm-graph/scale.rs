@@ -17,12 +17,12 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct ScaleArgs {
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = ssm_apps::positive)]
     nodes: usize,
     /// Mean degree.
     #[arg(long, default_value_t = 10)]
     degree: usize,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = ssm_apps::positive)]
     features: usize,
     #[arg(long, value_enum, default_value_t = ModelName::GraphMamba)]
     model: ModelName,
@@ -31,7 +31,7 @@ pub struct ScaleArgs {
     #[arg(long, value_enum, default_value_t = TokenArg::Degree)]
     tokens: TokenArg,
     /// Full-graph training steps (each followed by a validation pass).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ssm_apps::positive)]
     steps: usize,
     #[command(flatten)]
     machine: Machine,

@@ -143,13 +143,13 @@ struct TrainArgs {
     #[command(flatten)]
     layout: LayoutArgs,
     /// Representation width (MambaTab) or token width (tokens).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     d_model: usize,
     /// Mixer layers (tokens).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ssm_apps::positive)]
     layers: usize,
     /// Stop after this many epochs without a lower validation loss.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ssm_apps::positive)]
     patience: usize,
     /// Runs with seeds seed..seed+N (split and initialisation); figures are their mean ± std.
     #[arg(long, default_value_t = 1)]

@@ -23,9 +23,9 @@ pub struct ClassifyArgs {
     test: PathBuf,
     #[command(flatten)]
     mixer: MixerArgs,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     d_model: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ssm_apps::positive)]
     layers: usize,
     #[command(flatten)]
     flags: TrainFlags,

@@ -45,7 +45,7 @@ struct Selection {
     #[arg(long, value_enum, default_value_t = Select::Best)]
     select: Select,
     /// Stop after this many epochs without a lower validation loss (0: never).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     patience: usize,
 }
 
@@ -79,9 +79,9 @@ struct TrainArgs {
     /// M (all → all), S (target → target), MS (all → target).
     #[arg(long, value_enum, default_value_t = Mode::M)]
     mode: Mode,
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = 96, value_parser = ssm_apps::positive)]
     lookback: usize,
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = 96, value_parser = ssm_apps::positive)]
     horizon: usize,
     /// A trained model, or `kalman`: the Kalman-filter baseline (local linear trend, noise
     /// fitted by maximum likelihood on the training split).
@@ -90,9 +90,9 @@ struct TrainArgs {
     /// The temporal model's mixer.
     #[command(flatten)]
     mixer: MixerArgs,
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     d_model: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     layers: Option<usize>,
     #[command(flatten)]
     selection: Selection,
@@ -121,7 +121,7 @@ struct ForecastArgs {
     #[arg(long)]
     vars: Option<String>,
     /// Test window to forecast (default: the last).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     window: Option<usize>,
     /// Output directory for forecast.csv and the PNGs (default: the model directory).
     #[arg(long)]

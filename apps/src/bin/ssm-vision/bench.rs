@@ -15,13 +15,13 @@ pub struct BenchArgs {
     /// Models, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "vim,vmamba,s4nd,simba", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
     models: Vec<String>,
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, default_value_t = 28, value_parser = ssm_apps::positive)]
     size: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = ssm_apps::positive)]
     channels: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     batch: usize,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = ssm_apps::positive)]
     iters: usize,
     #[command(flatten)]
     model: ModelArgs,

@@ -19,12 +19,12 @@ pub struct EvalArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Evaluate at SIZE×SIZE (S4ND generates its kernels for any resolution).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     size: Option<usize>,
     /// Where eval.json and confusion.png go (default: the model directory).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = ssm_apps::positive)]
     batch: usize,
     #[command(flatten)]
     machine: Machine,
@@ -37,7 +37,7 @@ pub struct PredictArgs {
     /// Image files.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = ssm_apps::positive)]
     top_k: usize,
     #[command(flatten)]
     machine: Machine,

@@ -49,13 +49,13 @@ struct ModelArgs {
     #[arg(long, default_value = "vim", value_parser = PossibleValuesParser::new(MODEL_NAMES))]
     model: String,
     /// Width (first stage's for vmamba / simba).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     width: Option<usize>,
     /// Blocks (per stage for vmamba / simba).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     depth: Option<usize>,
     /// Patch size in pixels.
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     patch: Option<usize>,
     /// SiMBA: what EinFFT does with the imaginary part after its inverse FFT (drop: the
     /// released code's choice).
@@ -70,7 +70,7 @@ struct ModelArgs {
 /// Test items evaluated at each epoch (the whole test split is evaluated at the end).
 #[derive(Args, Debug)]
 struct EvalSize {
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = ssm_apps::positive)]
     eval_size: usize,
 }
 
@@ -98,7 +98,7 @@ struct TrainArgs {
     #[arg(long)]
     test: Option<PathBuf>,
     /// Resize images to SIZE×SIZE.
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::positive)]
     size: Option<usize>,
     #[arg(long, value_enum, default_value_t = AugmentChoice::Crop)]
     augment: AugmentChoice,

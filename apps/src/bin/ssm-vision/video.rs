@@ -26,16 +26,16 @@ pub struct VideoArgs {
     /// Moving digits: the label is the digits' sum or the larger digit.
     #[arg(long, value_enum, default_value_t = ClipLabel::Sum)]
     label: ClipLabel,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = ssm_apps::positive)]
     frames: usize,
     /// Frame side in pixels.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = ssm_apps::positive)]
     size: usize,
     /// Generated test clips.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = ssm_apps::positive)]
     test_clips: usize,
     /// Frames per tubelet.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = ssm_apps::positive)]
     tubelet: usize,
     #[command(flatten)]
     model: ModelArgs,
