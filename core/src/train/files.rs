@@ -5,7 +5,7 @@
 //! instant a reader finds the previous complete checkpoint or the new one, never a mix.
 
 use super::RunState;
-use crate::error::FileError;
+use crate::error::{FileError, catch_quietly};
 use crate::plot;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -125,7 +125,11 @@ pub fn load_checkpoint<M: Module>(dir: &Path, model: M) -> Result<M, FileError> 
     if !path.exists() {
         return Err(FileError::new(&path, "no checkpoint"));
     }
-    model.try_load_file(&path).map_err(|e| io_err(&path, format!("cannot load into this model: {e:?}")))
+    // burn's record reader asserts on some corrupt records: a panic there is this file's error
+    match catch_quietly(|| model.try_load_file(&path)) {
+        Ok(r) => r.map_err(|e| io_err(&path, format!("cannot load into this model: {e:?}"))),
+        Err(panic) => Err(io_err(&path, format!("corrupt model record ({panic})"))),
+    }
 }
 
 /// Loads `model.safetensors` from `dir` into `model`.
@@ -159,7 +163,10 @@ pub fn resume<M: Module>(
     let state: RunState = serde_json::from_str(&text).map_err(|e| io_err(&sp, e))?;
     let model = load_checkpoint(dir, model)?;
     let op = dir.join("optimizer.bin");
-    let optim = optim.load(&op).map_err(|e| io_err(&op, format!("{e:?}")))?;
+    let optim = match catch_quietly(|| optim.load(&op)) {
+        Ok(r) => r.map_err(|e| io_err(&op, format!("{e:?}")))?,
+        Err(panic) => return Err(io_err(&op, format!("corrupt optimizer state ({panic})"))),
+    };
     eprintln!("resuming from step {} ({})", state.step, dir.display());
     Ok((model, optim, state))
 }

@@ -164,6 +164,8 @@ struct Worker {
     started_ms: Arc<AtomicU64>,
     epoch: Instant,
     panic_message: Arc<Mutex<String>>,
+    /// The input being run, for the watchdog (the file may be half-written when it looks).
+    input: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Worker {
@@ -199,6 +201,7 @@ impl Worker {
             started_ms: Arc::new(AtomicU64::new(0)),
             epoch: Instant::now(),
             panic_message,
+            input: Arc::new(Mutex::new(Vec::new())),
         };
         w.watchdog(a);
         Ok(w)
@@ -206,8 +209,8 @@ impl Worker {
 
     /// Ends the process on a hang or when memory runs over, keeping the input.
     fn watchdog(&self, a: &RunArgs) {
-        let (started, epoch, current, crashes) =
-            (self.started_ms.clone(), self.epoch, self.current.clone(), self.crashes.clone());
+        let (started, epoch, input, crashes) =
+            (self.started_ms.clone(), self.epoch, self.input.clone(), self.crashes.clone());
         let (hang_ms, max_rss) = ((a.hang_seconds * 1000.0) as u64, a.max_rss_mib << 20);
         std::thread::spawn(move || {
             loop {
@@ -221,7 +224,7 @@ impl Worker {
                 } else {
                     continue;
                 };
-                let input = std::fs::read(&current).unwrap_or_default();
+                let input = input.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let file = keep(&crashes, kind, &input, &format!("{kind} (resident {} MiB)", resident_bytes() >> 20));
                 eprintln!("{kind}: input kept as {}", file.display());
                 std::process::exit(code);
@@ -232,6 +235,7 @@ impl Worker {
     /// Writes `input` where the reader looks and runs the reader on it.
     fn exec(&self, input: &[u8]) -> Outcome {
         let _ = std::fs::write(&self.current, input);
+        *self.input.lock().unwrap_or_else(|e| e.into_inner()) = input.to_vec();
         let scratch = self.work.parent().unwrap();
         let _ = std::fs::remove_dir_all(scratch);
         let _ = std::fs::create_dir_all(scratch);
@@ -315,8 +319,8 @@ impl Worker {
 }
 
 fn report(execs: u64, pool: usize, outcomes: usize, panics: u64, unnamed: &[String]) {
-    let r =
-        serde_json::json!({"execs": execs, "pool": pool, "outcomes": outcomes, "panics": panics, "unnamed": unnamed});
+    let r = serde_json::json!({"execs": execs, "pool": pool, "outcomes": outcomes, "panics": panics,
+        "unnamed": unnamed, "rss_mib": resident_bytes() >> 20});
     println!("{r}");
 }
 
