@@ -175,6 +175,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<(usize, i64)>, FileError> {
 /// The widest feature vector a graph file may describe.
 pub const MAX_FEATURES: usize = 1 << 20;
 
+/// Sparse COO (`node,feature,value`) or dense (`node,v0,v1,…`) features.
 pub fn read_features(path: &Path) -> Result<(SparseFeatures, usize), FileError> {
     let rows = rows(path)?;
     let width = rows[0].1.len();
