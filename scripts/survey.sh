@@ -63,7 +63,11 @@ trap 'rm -f "$tmp"' EXIT
     echo "Equal time, not equal steps: a family that runs faster per step sees more data — and the same"
     echo "command on a machine with fewer free cores gives every family fewer steps: run on an idle machine"
     echo "with both cores (measured: induction heads with one thread, the other core busy, gave Mamba 585"
-    echo "steps in 60 s and accuracy 0.06 at length 64, against 1,024 steps and 1.00 with two)."
+    echo "steps in 60 s and accuracy 0.06 at length 64, against 1,024 steps and 1.00 with two). One seed and"
+    echo "60 s also leave families that learn a task late on a knife edge: two runs of induction heads on the"
+    echo "idle machine (2026-12-06, and 2026-12-07 after the runner's warm-up fix) gave attention 0.93 then"
+    echo "0.23, Mega 0.10 then 1.00, H3 1.00 then 0.34, Mamba-2 0.34 then 0.06 (the others within a few"
+    echo "points). Read a single table's close calls as noise."
     echo
     echo "## Every family on every task"
     echo
