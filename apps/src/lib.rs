@@ -300,6 +300,13 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// A `/proc/self/status` field in KiB (`"VmRSS:"`, `"VmHWM:"` …); `None` off Linux.
+pub fn proc_status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Median wall-clock seconds of `reps` calls of `f`, after one untimed warm-up call.
 pub fn median_secs(reps: usize, f: impl FnMut()) -> f64 {
     median_secs_warm(reps, true, f)

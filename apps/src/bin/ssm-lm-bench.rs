@@ -52,12 +52,6 @@ struct Cli {
     json: Option<std::path::PathBuf>,
 }
 
-fn status_kib(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Resets the peak-RSS counter (Linux: `clear_refs` 5).
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -137,13 +131,13 @@ fn run(cli: Cli) -> Result<()> {
                 count += 1;
                 if count == 16 {
                     t_first = Some(t0.elapsed().as_secs_f64());
-                    peak_first = status_kib("VmHWM:").unwrap_or(0);
+                    peak_first = ssm_apps::proc_status_kib("VmHWM:").unwrap_or(0);
                     t_mark = Instant::now();
                 }
                 true
             });
             let rest = t_mark.elapsed().as_secs_f64();
-            let peak_last = status_kib("VmHWM:").unwrap_or(0);
+            let peak_last = ssm_apps::proc_status_kib("VmHWM:").unwrap_or(0);
             let tps = (n - 16) as f64 / rest;
             println!(
                 "decode batch 1: {tps:.1} tokens/s (tokens 17–{n}; first 16 incl. prefill {:.2} s); peak RSS {:.0} MiB after 16 tokens, {:.0} MiB after {n}",

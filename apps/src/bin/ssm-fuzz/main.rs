@@ -185,12 +185,7 @@ impl Worker {
         let pm = panic_message.clone();
         std::panic::set_hook(Box::new(move |info| {
             let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-            let msg = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let msg = ssm_core::error::panic_text(info.payload());
             *pm.lock().unwrap_or_else(|e| e.into_inner()) = format!("{msg}{at}");
         }));
         let w = Self {
@@ -334,8 +329,7 @@ fn keep(dir: &Path, kind: &str, input: &[u8], msg: &str) -> PathBuf {
 }
 
 fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+    ssm_apps::proc_status_kib("VmRSS:").unwrap_or(0) * 1024
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,9 +39,7 @@ pub struct ScaleArgs {
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`).
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    Some(ssm_apps::proc_status_kib("VmHWM:")? as f64 / 1024.0)
 }
 
 pub fn run(a: ScaleArgs) -> Result<()> {
