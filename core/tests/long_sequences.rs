@@ -20,9 +20,10 @@ const D: usize = 16;
 /// Largest score matrix one forward call may build.
 const MAX_QUADRATIC_BYTES: f64 = 256e6;
 
-/// Largest |value| of `t`, or NaN / ∞ if it holds one.
+/// Largest |value| of `t`, or its first NaN / ∞ if it holds one.
 fn max_abs<const R: usize>(t: Tensor<R>) -> f32 {
-    values_f32(t).iter().fold(0f32, |m, v| if v.is_finite() { m.max(v.abs()) } else { f32::NAN.max(*v) + m * 0.0 })
+    let v = values_f32(t);
+    v.iter().copied().find(|x| !x.is_finite()).unwrap_or_else(|| v.iter().fold(0f32, |m, x| m.max(x.abs())))
 }
 
 fn build(name: &str, device: &Device) -> (MixerConfig, Mixer) {
