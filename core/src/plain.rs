@@ -11,7 +11,7 @@
 //! callers keep the tensor path.
 
 use crate::blocks::{Backbone, ResidualBlock};
-use crate::kernels::gemv_cpu;
+use crate::kernels::gemv_cpu::{self, Dense};
 use crate::kernels::gemv_quant::QMatrix;
 use crate::kernels::real::exp_f32;
 use crate::layers::{DepthwiseConv1d, GatedMlp, Norm};
@@ -83,9 +83,6 @@ impl std::ops::Deref for Weights {
     }
 }
 
-/// Weights from which a product is split across the cores.
-const PARALLEL_WEIGHTS: usize = 1 << 16;
-
 /// `y = x W + b` for rows of `x` (`W` stored `[in, out]` as burn's `Linear`).
 #[derive(Debug, Clone)]
 pub struct PlainLinear {
@@ -98,7 +95,10 @@ pub struct PlainLinear {
 /// A matrix at the precision asked for.
 #[derive(Debug, Clone)]
 enum Matrix {
+    /// `[in, out]`, burn's layout (shared with the model).
     F32(Weights),
+    /// `[out, in]`: each output is one dot product over a contiguous row, int8 blocks run
+    /// along the input (as llama.cpp's Q8_0), and the accumulators stay in registers.
     Reduced(QMatrix),
 }
 
@@ -107,40 +107,20 @@ impl PlainLinear {
         let [d_in, d_out] = l.weight.dims();
         let w = match precision {
             Precision::F32 => Matrix::F32(Weights::of(l.weight.val())),
-            Precision::Bf16 => Matrix::Reduced(QMatrix::bf16(&host(l.weight.val()), d_in, d_out)),
-            Precision::Int8 => Matrix::Reduced(QMatrix::int8(&host(l.weight.val()), d_in, d_out)),
+            Precision::Bf16 => Matrix::Reduced(QMatrix::bf16(&host(l.weight.val().transpose()), d_out, d_in)),
+            Precision::Int8 => Matrix::Reduced(QMatrix::int8(&host(l.weight.val().transpose()), d_out, d_in)),
         };
         Self { d_in, d_out, w, b: l.bias.as_ref().map(|b| host(b.val())) }
     }
 
-    /// `x` `[rows, d_in]` → `y` `[rows, d_out]`. Large weights stream through the cores
-    /// ([`gemv_cpu::x_w`]); small ones run in this thread.
+    /// `x` `[rows, d_in]` → `y` `[rows, d_out]` ([`gemv_cpu::x_w_into`]: large weights stream
+    /// through all cores, small ones run in this thread).
     pub fn apply(&self, x: &[f32], y: &mut [f32]) {
-        let w = match &self.w {
-            Matrix::F32(w) => w,
-            Matrix::Reduced(q) => {
-                q.x_w(x, y);
-                self.add_bias(y);
-                return;
-            }
-        };
-        if w.len() >= PARALLEL_WEIGHTS {
-            let rows = x.len() / self.d_in;
-            y.copy_from_slice(&gemv_cpu::x_w(x, w, rows, self.d_in, self.d_out));
-            self.add_bias(y);
-            return;
+        match &self.w {
+            Matrix::F32(w) => gemv_cpu::x_w_into(&Dense { values: w, rows: self.d_in, cols: self.d_out }, x, y),
+            Matrix::Reduced(q) => q.x_wt(x, y),
         }
-        for (xr, yr) in x.chunks_exact(self.d_in).zip(y.chunks_exact_mut(self.d_out)) {
-            match &self.b {
-                Some(b) => yr.copy_from_slice(b),
-                None => yr.fill(0.0),
-            }
-            for (&xi, wr) in xr.iter().zip(w.chunks_exact(self.d_out)) {
-                for (yo, &w) in yr.iter_mut().zip(wr) {
-                    *yo += xi * w;
-                }
-            }
-        }
+        self.add_bias(y);
     }
 
     fn add_bias(&self, y: &mut [f32]) {

@@ -4,7 +4,7 @@
 //! every layer has a plain step, and the tensor `step` otherwise.
 
 use crate::model::{LanguageModel, LmState};
-use ssm_core::kernels::gemv_cpu;
+use ssm_core::kernels::gemv_cpu::{self, Dense};
 use ssm_core::kernels::gemv_quant::QMatrix;
 use ssm_core::plain::{PlainBackbone, PlainLinear, PlainSpec, Precision, Weights};
 
@@ -54,6 +54,13 @@ impl PlainLm {
 
     /// Logits `[batch, V]` after one token per sequence.
     pub fn step(&mut self, tokens: &[u32]) -> &[f32] {
+        // on a pool thread: each product's parallel part is then a cheap fork, not a hand-off
+        // from this thread to the pool and back (dozens per token)
+        rayon::scope(|_| self.step_here(tokens));
+        &self.logits
+    }
+
+    fn step_here(&mut self, tokens: &[u32]) {
         let d = self.d;
         for (row, &t) in self.x.chunks_exact_mut(d).zip(tokens) {
             let t = (t as usize).min(self.vocab - 1);
@@ -64,10 +71,9 @@ impl PlainLm {
             (Some(l), _) => l.apply(&self.h, &mut self.logits),
             (None, Some(q)) => q.x_wt(&self.h, &mut self.logits),
             (None, None) => {
-                let rows = tokens.len();
-                self.logits.copy_from_slice(&gemv_cpu::x_wt(&self.h, &self.embed, rows, d, self.vocab));
+                let head = Dense { values: &self.embed, rows: self.vocab, cols: d };
+                gemv_cpu::x_wt_into(&head, &self.h, &mut self.logits);
             }
         }
-        &self.logits
     }
 }

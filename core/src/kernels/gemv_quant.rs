@@ -1,21 +1,14 @@
 //! Reduced-precision weights for decoding: a matrix stored row by row as bf16 (the top 16 bits
 //! of each f32) or as int8 with one f32 scale per block of 32 values along the row (llama.cpp's
-//! Q8_0 layout, with an f32 scale), and the two few-row products decoding needs, as
-//! [`super::gemv_cpu`] does for f32:
-//!
-//! * `y = x · W` for W `[K, N]` stored as K rows of N (`y += x_k · W_k`, column blocks in parallel);
-//! * `y = x · Wᵀ` for W `[N, K]` stored as N rows of K (one dot product per row, rows in parallel).
-//!
-//! Values are widened to f32 in registers; accumulation is f32.
+//! Q8_0 layout, with an f32 scale). A [`QMatrix`] is a [`Rows`], so the few-row products of
+//! [`super::gemv_cpu`] run over it: `y = x · W` (W `[K, N]`, row ranges per thread) and
+//! `y = x · Wᵀ` (W `[N, K]`, one dot product per row). Values are widened to f32 in vector
+//! registers; accumulation is f32.
 
-use rayon::prelude::*;
+use super::gemv_cpu::{AVX512_LANES, Rows, x_w_into, x_wt_into};
 
 /// Values per int8 scale.
 pub const BLOCK: usize = 32;
-/// Output columns per task of [`QMatrix::x_w`].
-const COLS: usize = 512;
-/// Rows per task of [`QMatrix::x_wt`].
-const ROWS: usize = 256;
 
 /// How a [`QMatrix`] stores its values.
 #[derive(Debug, Clone)]
@@ -78,152 +71,124 @@ impl QMatrix {
         }
     }
 
-    /// `acc[j] += xv · W[r, c0 + j]` for the columns of `acc`.
-    #[inline(always)]
-    fn axpy(&self, r: usize, c0: usize, xv: f32, acc: &mut [f32]) {
-        let (start, len) = (r * self.cols + c0, acc.len());
-        match &self.store {
-            Store::Bf16(v) => {
-                for (a, &w) in acc.iter_mut().zip(&v[start..start + len]) {
-                    *a += xv * from_bf16(w);
-                }
-            }
-            Store::Int8 { q, scales } => {
-                // c0 is a multiple of BLOCK, so blocks of acc line up with the scales
-                let srow = &scales[r * self.cols.div_ceil(BLOCK) + c0 / BLOCK..];
-                for ((a, w), &s) in acc.chunks_mut(BLOCK).zip(q[start..start + len].chunks(BLOCK)).zip(srow) {
-                    let xs = xv * s;
-                    for (a, &w) in a.iter_mut().zip(w) {
-                        *a += xs * f32::from(w);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Σ_c x[c] · W[r, c].
-    #[inline(always)]
-    fn dot(&self, r: usize, x: &[f32]) -> f32 {
-        let start = r * self.cols;
-        match &self.store {
-            Store::Bf16(v) => {
-                let mut lanes = [0f32; 16];
-                let row = &v[start..start + self.cols];
-                let (mut xc, mut wc) = (x.chunks_exact(16), row.chunks_exact(16));
-                for (xs, ws) in (&mut xc).zip(&mut wc) {
-                    for j in 0..16 {
-                        lanes[j] += xs[j] * from_bf16(ws[j]);
-                    }
-                }
-                let tail: f32 = xc.remainder().iter().zip(wc.remainder()).map(|(a, &w)| a * from_bf16(w)).sum();
-                lanes.iter().sum::<f32>() + tail
-            }
-            Store::Int8 { q, scales } => {
-                let srow = &scales[r * self.cols.div_ceil(BLOCK)..];
-                let row = &q[start..start + self.cols];
-                // one accumulator per lane across the row; each block's scale folded into x
-                let mut lanes = [0f32; BLOCK];
-                let mut tail = 0f32;
-                for ((xs, ws), &s) in x.chunks(BLOCK).zip(row.chunks(BLOCK)).zip(srow) {
-                    if xs.len() == BLOCK {
-                        for j in 0..BLOCK {
-                            lanes[j] += xs[j] * s * f32::from(ws[j]);
-                        }
-                    } else {
-                        tail += xs.iter().zip(ws).map(|(a, &w)| a * s * f32::from(w)).sum::<f32>();
-                    }
-                }
-                lanes.iter().sum::<f32>() + tail
-            }
-        }
-    }
-
     /// `y [M, cols] = x [M, rows] · W`.
     pub fn x_w(&self, x: &[f32], y: &mut [f32]) {
-        let (k, n) = (self.rows, self.cols);
-        let m = x.len() / k;
-        assert_eq!((x.len(), y.len()), (m * k, m * n), "QMatrix::x_w: shapes");
-        let blocks: Vec<Vec<f32>> = (0..n.div_ceil(COLS))
-            .into_par_iter()
-            .map(|j| {
-                let (c0, width) = (j * COLS, COLS.min(n - j * COLS));
-                let mut acc = vec![0f32; m * width];
-                simd(|| self.block_x_w(x, c0, &mut acc));
-                acc
-            })
-            .collect();
-        place_blocks(&blocks, m, COLS, y);
-    }
-
-    #[inline(always)]
-    fn block_x_w(&self, x: &[f32], c0: usize, acc: &mut [f32]) {
-        let k = self.rows;
-        let width = acc.len() / (x.len() / k);
-        for r in 0..k {
-            for (mi, out) in acc.chunks_exact_mut(width).enumerate() {
-                self.axpy(r, c0, x[mi * k + r], out);
-            }
-        }
+        x_w_into(self, x, y)
     }
 
     /// `y [M, rows] = x [M, cols] · Wᵀ`.
     pub fn x_wt(&self, x: &[f32], y: &mut [f32]) {
-        let (n, k) = (self.rows, self.cols);
-        let m = x.len() / k;
-        assert_eq!((x.len(), y.len()), (m * k, m * n), "QMatrix::x_wt: shapes");
-        let blocks: Vec<Vec<f32>> = (0..n.div_ceil(ROWS))
-            .into_par_iter()
-            .map(|j| {
-                let (r0, rows) = (j * ROWS, ROWS.min(n - j * ROWS));
-                let mut out = vec![0f32; m * rows];
-                simd(|| {
-                    for r in 0..rows {
-                        for mi in 0..m {
-                            out[mi * rows + r] = self.dot(r0 + r, &x[mi * k..(mi + 1) * k]);
-                        }
+        x_wt_into(self, x, y)
+    }
+}
+
+impl Rows<f32> for QMatrix {
+    fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    #[inline(always)]
+    fn axpy<const W: usize>(&self, r: usize, xv: f32, acc: &mut [f32]) {
+        let row = r * self.cols..(r + 1) * self.cols;
+        match &self.store {
+            // no reduction: flat loops, which the loop vectoriser widens itself
+            Store::Bf16(v) => {
+                for (o, &w) in acc.iter_mut().zip(&v[row]) {
+                    *o += xv * from_bf16(w);
+                }
+            }
+            Store::Int8 { q, scales } => {
+                let srow = &scales[r * self.cols.div_ceil(BLOCK)..];
+                for ((o, w), &s) in acc.chunks_mut(BLOCK).zip(q[row].chunks(BLOCK)).zip(srow) {
+                    let xs = xv * s;
+                    for (o, &w) in o.iter_mut().zip(w) {
+                        *o += xs * f32::from(w);
                     }
-                });
-                out
-            })
-            .collect();
-        place_blocks(&blocks, m, ROWS, y);
+                }
+            }
+        }
     }
-}
 
-/// Copies per-task output blocks (each `[M, width]`, task j starting at column j·step) into
-/// `y` `[M, N]`.
-fn place_blocks(blocks: &[Vec<f32>], m: usize, step: usize, y: &mut [f32]) {
-    let n = y.len() / m;
-    for (j, block) in blocks.iter().enumerate() {
-        let (c0, width) = (j * step, block.len() / m);
-        for mi in 0..m {
-            y[mi * n + c0..mi * n + c0 + width].copy_from_slice(&block[mi * width..(mi + 1) * width]);
+    #[inline(always)]
+    fn dot<const W: usize>(&self, r: usize, x: &[f32]) -> f32 {
+        let row = r * self.cols..(r + 1) * self.cols;
+        let srow = r * self.cols.div_ceil(BLOCK)..(r + 1) * self.cols.div_ceil(BLOCK);
+        #[cfg(target_arch = "x86_64")]
+        if W == AVX512_LANES {
+            use super::gemv_avx512 as k;
+            // SAFETY: W is AVX512_LANES only where the CPU has AVX-512 (see `Rows`).
+            return unsafe {
+                match &self.store {
+                    Store::Bf16(v) => k::dot_bf16(x, &v[row]),
+                    Store::Int8 { q, scales } => k::dot_int8(x, &q[row], &scales[srow]),
+                }
+            };
+        }
+        match &self.store {
+            Store::Bf16(v) => dot_bf16::<W>(x, &v[row]),
+            Store::Int8 { q, scales } => dot_int8(x, &q[row], &scales[srow]),
         }
     }
 }
 
-/// Runs `f` compiled for AVX-512 or AVX2 when the CPU has them (inlined bodies vectorise wider).
+// The dot products keep four independent sums per lane (four chains of vector adds): one
+// chain would wait on the add latency instead of on memory.
+
+/// `Σ x[c] · w[c]` for bf16 `w`.
 #[inline(always)]
-fn simd(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use super::selective_scan_cpu::{Simd, simd_level};
-        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-        fn avx512(f: impl FnOnce()) {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(f: impl FnOnce()) {
-            f()
-        }
-        match simd_level() {
-            // SAFETY: the CPU supports the features `simd_level` reported.
-            Simd::Avx512 => return unsafe { avx512(f) },
-            Simd::Avx2 => return unsafe { avx2(f) },
-            Simd::Base => {}
+fn dot_bf16<const W: usize>(x: &[f32], w: &[u16]) -> f32 {
+    let mut acc = [[0f32; W]; 4];
+    let ((xc, xr), (wc, wr)) = (x.as_chunks::<W>(), w.as_chunks::<W>());
+    let ((xq, xq_rest), (wq, wq_rest)) = (xc.as_chunks::<4>(), wc.as_chunks::<4>());
+    for (xs, ws) in xq.iter().zip(wq) {
+        for h in 0..4 {
+            for j in 0..W {
+                acc[h][j] += xs[h][j] * from_bf16(ws[h][j]);
+            }
         }
     }
-    f()
+    for (xs, ws) in xq_rest.iter().zip(wq_rest) {
+        for j in 0..W {
+            acc[0][j] += xs[j] * from_bf16(ws[j]);
+        }
+    }
+    let tail: f32 = xr.iter().zip(wr).map(|(a, &w)| a * from_bf16(w)).sum();
+    lane_total(acc) + tail
+}
+
+/// `Σ x[c] · q[c] · scale[c / BLOCK]` for int8 `q`.
+#[inline(always)]
+fn dot_int8(x: &[f32], q: &[i8], scales: &[f32]) -> f32 {
+    let mut acc = [[0f32; BLOCK]; 4];
+    let ((xc, xr), (qc, qr)) = (x.as_chunks::<BLOCK>(), q.as_chunks::<BLOCK>());
+    let ((xq, xq_rest), (qq, qq_rest), (sq, _)) = (xc.as_chunks::<4>(), qc.as_chunks::<4>(), scales.as_chunks::<4>());
+    for ((xs, ws), s) in xq.iter().zip(qq).zip(sq) {
+        for h in 0..4 {
+            for j in 0..BLOCK {
+                acc[h][j] += xs[h][j] * f32::from(ws[h][j]) * s[h];
+            }
+        }
+    }
+    let rest = &scales[4 * xq.len()..];
+    for ((xs, ws), &s) in xq_rest.iter().zip(qq_rest).zip(rest) {
+        for j in 0..BLOCK {
+            acc[0][j] += xs[j] * f32::from(ws[j]) * s;
+        }
+    }
+    let s = rest.get(xq_rest.len()).copied().unwrap_or(0.0);
+    let tail: f32 = xr.iter().zip(qr).map(|(a, &w)| a * f32::from(w) * s).sum();
+    lane_total(acc) + tail
+}
+
+#[inline(always)]
+fn lane_total<const W: usize>(acc: [[f32; W]; 4]) -> f32 {
+    let mut lanes = acc[0];
+    for a in &acc[1..] {
+        for j in 0..W {
+            lanes[j] += a[j];
+        }
+    }
+    lanes.iter().sum()
 }
 
 #[cfg(test)]
@@ -254,6 +219,28 @@ mod tests {
             q.x_wt(&x, &mut y);
             let err = y.iter().zip(&exact).fold(0f32, |a, (p, e)| a.max((p - e).abs()));
             assert!(err <= 2e-2 * scale, "x_wt: {err} vs scale {scale}");
+        }
+    }
+
+    /// The baseline dot products and the AVX-512 ones (where this CPU has it) agree, on a
+    /// shape large enough for the parallel path and with ragged blocks.
+    #[test]
+    fn every_width_gives_the_same_dot_products() {
+        let (n, k) = (500, 611);
+        let wt: Vec<f32> = (0..n * k).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.1).collect();
+        let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let avx512 = super::super::selective_scan_cpu::simd_level() == super::super::selective_scan_cpu::Simd::Avx512;
+        for q in [QMatrix::bf16(&wt, n, k), QMatrix::int8(&wt, n, k)] {
+            let mut y = vec![0f32; n];
+            q.x_wt(&x, &mut y);
+            for (r, &got) in y.iter().enumerate() {
+                let base = Rows::<f32>::dot::<8>(&q, r, &x);
+                assert!((got - base).abs() <= 1e-4 * (1.0 + base.abs()), "row {r}: {got} vs baseline {base}");
+                if avx512 {
+                    let wide = Rows::<f32>::dot::<{ AVX512_LANES }>(&q, r, &x);
+                    assert!((wide - base).abs() <= 1e-4 * (1.0 + base.abs()), "row {r}: AVX-512 {wide} vs {base}");
+                }
+            }
         }
     }
 

@@ -20,10 +20,38 @@ macro_rules! simd_variant {
     };
 }
 
+/// Runs `f` compiled for the CPU's widest vector unit (AVX-512, else AVX2 + FMA, else the
+/// baseline). `f` must be an `#[inline(always)]` closure whose loops are inlined into it: the
+/// widening happens by inlining into a `#[target_feature]` function.
+#[inline(always)]
+pub fn with_simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use selective_scan_cpu::{Simd, simd_level};
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        match simd_level() {
+            // SAFETY: the CPU supports the features `simd_level` reported.
+            Simd::Avx512 => return unsafe { avx512(f) },
+            Simd::Avx2 => return unsafe { avx2(f) },
+            Simd::Base => {}
+        }
+    }
+    f()
+}
+
 mod autodiff;
 pub mod conv_cpu;
 pub mod dplr;
 mod flex;
+#[cfg(target_arch = "x86_64")]
+mod gemv_avx512;
 pub mod gemv_cpu;
 pub mod gemv_quant;
 pub mod ops;

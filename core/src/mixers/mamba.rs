@@ -17,10 +17,12 @@
 
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
-use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
+use crate::kernels::gemv_cpu::dot_lanes;
+use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan, with_simd};
 use crate::kernels::real::{Real, exp_f32};
 use crate::layers::DepthwiseConv1d;
 use crate::plain::{self, PlainConv, PlainLinear, PlainStep, Precision, host};
+use rayon::prelude::*;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -226,6 +228,16 @@ impl SequenceMixer for Mamba {
     }
 }
 
+/// One channel's `h ← exp(Δ A) h + Δ B u`, returning `C · h` (`H`: its state, a fixed-size
+/// array where the size is known, so the loop becomes straight-line vector code).
+#[inline(always)]
+fn scan_update<H: AsMut<[f32]> + AsRef<[f32]> + ?Sized>(h: &mut H, a: &H, bm: &[f32], cm: &[f32], dl: f32, u: f32) -> f32 {
+    for ((h, &a), &b) in h.as_mut().iter_mut().zip(a.as_ref()).zip(bm) {
+        *h = exp_f32(dl * a) * *h + dl * b * u;
+    }
+    dot_lanes::<f32, 16>(cm, h.as_ref())
+}
+
 /// [`Mamba::step`] in plain Rust, fused: the projections stream each weight once, the conv, Δ,
 /// scan and gate run per channel in one pass, and every buffer is allocated once.
 struct MambaPlain {
@@ -287,20 +299,29 @@ impl PlainStep for MambaPlain {
         }
         self.dt_proj.apply(&self.dt_low, &mut self.delta);
         // h = exp(ΔA) h + Δ B u,  y = (C·h + D u) · silu(z); y goes back into `u`.
-        for (row, uv) in self.u.iter_mut().enumerate() {
-            let (bi, c) = (row / e, row % e);
-            let (dl, u) = (self.delta[row].softplus(), *uv);
-            let bc = &self.x_dbl[bi * w + r..bi * w + w];
-            let (bm, cm) = bc.split_at(n);
-            let (h, a) = (&mut self.h[row * n..(row + 1) * n], &self.a[c * n..(c + 1) * n]);
-            let mut y = 0.0;
-            for i in 0..n {
-                h[i] = exp_f32(dl * a[i]) * h[i] + dl * bm[i] * u;
-                y += cm[i] * h[i];
-            }
-            let z = self.xz[bi * 2 * e + e + c];
-            *uv = (y + self.d[c] * u) * plain::silu(z);
-        }
+        // channels in blocks over the cores
+        const ROWS: usize = 256;
+        let (delta, x_dbl, xz, a, d) = (&self.delta, &self.x_dbl, &self.xz, &self.a, &self.d);
+        let rows = self.u.par_chunks_mut(ROWS).zip(self.h.par_chunks_mut(ROWS * n));
+        rows.enumerate().for_each(|(j, (us, hs))| {
+            with_simd(
+                #[inline(always)]
+                || {
+                    for ((row, uv), h) in (j * ROWS..).zip(us).zip(hs.chunks_exact_mut(n)) {
+                        let (bi, c) = (row / e, row % e);
+                        let (dl, u) = (delta[row].softplus(), *uv);
+                        let (bm, cm) = x_dbl[bi * w + r..bi * w + w].split_at(n);
+                        let a = &a[c * n..(c + 1) * n];
+                        let y = match (<&mut [f32; 16]>::try_from(&mut *h), <&[f32; 16]>::try_from(a)) {
+                            // the usual state size, unrolled into single vector operations
+                            (Ok(h), Ok(a)) => scan_update(h, a, bm, cm, dl, u),
+                            _ => scan_update(h, a, bm, cm, dl, u),
+                        };
+                        *uv = (y + d[c] * u) * plain::silu(xz[bi * 2 * e + e + c]);
+                    }
+                },
+            )
+        });
         self.out_proj.apply(&self.u, out);
     }
 }

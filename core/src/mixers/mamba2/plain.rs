@@ -7,8 +7,11 @@
 //! ```
 
 use super::{Mamba2, Mamba2State};
+use crate::kernels::gemv_cpu::dot_lanes;
 use crate::kernels::real::{Real, exp_f32};
+use crate::kernels::with_simd;
 use crate::plain::{PlainConv, PlainLinear, PlainStep, Precision, host, silu};
+use rayon::prelude::*;
 
 pub(super) struct Mamba2Plain {
     in_proj: PlainLinear,
@@ -62,23 +65,29 @@ impl Mamba2Plain {
         let (di, n, g, p) = self.dims;
         let h = self.a.len();
         let xbc = &self.xbc[bi * conv_dim..(bi + 1) * conv_dim];
-        for hh in 0..h {
-            let dt = (zx[di + conv_dim + hh] + self.dt_bias[hh]).softplus().clamp(self.dt_min, self.dt_max);
-            let decay = exp_f32(dt * self.a[hh]);
+        let (a, d, dt_bias, (dt_min, dt_max)) = (&self.a, &self.d, &self.dt_bias, (self.dt_min, self.dt_max));
+        let ssm = &mut self.ssm[bi * h * p * n..(bi + 1) * h * p * n];
+        let y = &mut self.y[bi * di..(bi + 1) * di];
+        // heads over the cores
+        ssm.par_chunks_mut(p * n).zip(y.par_chunks_mut(p)).enumerate().for_each(|(hh, (states, ys))| {
+            let dt = (zx[di + conv_dim + hh] + dt_bias[hh]).softplus().clamp(dt_min, dt_max);
+            let decay = exp_f32(dt * a[hh]);
             let grp = hh / (h / g);
             let bm = &xbc[di + grp * n..di + (grp + 1) * n];
             let cm = &xbc[di + g * n + grp * n..di + g * n + (grp + 1) * n];
-            for pi in 0..p {
-                let xv = xbc[hh * p + pi];
-                let s = &mut self.ssm[((bi * h + hh) * p + pi) * n..][..n];
-                let mut y = 0.0;
-                for i in 0..n {
-                    s[i] = decay * s[i] + dt * xv * bm[i];
-                    y += cm[i] * s[i];
-                }
-                self.y[bi * di + hh * p + pi] = y + self.d[hh] * xv;
-            }
-        }
+            with_simd(
+                #[inline(always)]
+                || {
+                    for (pi, (s, yv)) in states.chunks_exact_mut(n).zip(ys).enumerate() {
+                        let xv = xbc[hh * p + pi];
+                        for (s, &b) in s.iter_mut().zip(bm) {
+                            *s = decay * *s + dt * xv * b;
+                        }
+                        *yv = dot_lanes::<f32, 16>(cm, s) + d[hh] * xv;
+                    }
+                },
+            )
+        });
     }
 }
 

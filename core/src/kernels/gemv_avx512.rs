@@ -1,0 +1,122 @@
+//! AVX-512 dot products for decoding's matrix–vector products (`f32 · f32`, `f32 · bf16`,
+//! `f32 · int8 × scale`), written with intrinsics: the compiler's own vectorisation of these
+//! loops kept its accumulators on the stack or gathered lanes, and a dot product is the inner
+//! loop of every decode step. Four independent accumulators per row, so the adds of one wait on
+//! memory, not on the previous add; the widened weights never leave registers.
+//!
+//! Callers reach these only where `simd_level()` reported AVX-512 (see [`super::gemv_cpu::Rows`]).
+
+use super::gemv_quant::BLOCK;
+use std::arch::x86_64::*;
+
+/// Adds the four accumulators and their 16 lanes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn total(a: [__m512; 4]) -> f32 {
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])))
+}
+
+/// `Σ x[c] · w[c]` over `x.len()` values (`w.len() ≥ x.len()`).
+#[target_feature(enable = "avx512f")]
+pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
+    assert!(w.len() >= x.len());
+    let n = x.len();
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut c = 0;
+    // SAFETY: every load reads 16 values at c + 16h < n ≤ both lengths.
+    unsafe {
+        while c + 64 <= n {
+            for (h, acc) in a.iter_mut().enumerate() {
+                let (xv, wv) =
+                    (_mm512_loadu_ps(x.as_ptr().add(c + 16 * h)), _mm512_loadu_ps(w.as_ptr().add(c + 16 * h)));
+                *acc = _mm512_fmadd_ps(xv, wv, *acc);
+            }
+            c += 64;
+        }
+        while c + 16 <= n {
+            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(c)), _mm512_loadu_ps(w.as_ptr().add(c)), a[0]);
+            c += 16;
+        }
+    }
+    total(a) + x[c..].iter().zip(&w[c..]).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// 16 bf16 values at `p` widened to f32.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_bf16(p: *const u16) -> __m512 {
+    // SAFETY (caller): 16 values readable at p.
+    let v = unsafe { _mm256_loadu_si256(p.cast()) };
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(v)))
+}
+
+/// `Σ x[c] · w[c]` for bf16 `w` (`w.len() ≥ x.len()`).
+#[target_feature(enable = "avx512f")]
+pub fn dot_bf16(x: &[f32], w: &[u16]) -> f32 {
+    assert!(w.len() >= x.len());
+    let n = x.len();
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut c = 0;
+    // SAFETY: every load reads 16 values at c + 16h < n ≤ both lengths.
+    unsafe {
+        while c + 64 <= n {
+            for (h, acc) in a.iter_mut().enumerate() {
+                let xv = _mm512_loadu_ps(x.as_ptr().add(c + 16 * h));
+                *acc = _mm512_fmadd_ps(xv, load_bf16(w.as_ptr().add(c + 16 * h)), *acc);
+            }
+            c += 64;
+        }
+        while c + 16 <= n {
+            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(c)), load_bf16(w.as_ptr().add(c)), a[0]);
+            c += 16;
+        }
+    }
+    let tail: f32 = x[c..].iter().zip(&w[c..]).map(|(a, &b)| a * f32::from_bits(u32::from(b) << 16)).sum();
+    total(a) + tail
+}
+
+/// 16 int8 values at `p` widened to f32.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_i8(p: *const i8) -> __m512 {
+    // SAFETY (caller): 16 values readable at p.
+    let v = unsafe { _mm_loadu_si128(p.cast()) };
+    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v))
+}
+
+/// `acc[h] += x · q · s` over the two halves of block `b`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn int8_block(x: &[f32], q: &[i8], s: f32, b: usize, acc: &mut [__m512]) {
+    let s = _mm512_set1_ps(s);
+    for (h, a) in acc.iter_mut().enumerate() {
+        // SAFETY (caller): block b lies inside x and q.
+        let (xv, qv) = unsafe {
+            (_mm512_loadu_ps(x.as_ptr().add(b * BLOCK + 16 * h)), load_i8(q.as_ptr().add(b * BLOCK + 16 * h)))
+        };
+        *a = _mm512_fmadd_ps(_mm512_mul_ps(xv, qv), s, *a);
+    }
+}
+
+/// `Σ x[c] · q[c] · scales[c / BLOCK]` for int8 `q` (`q.len() ≥ x.len()`).
+#[target_feature(enable = "avx512f")]
+pub fn dot_int8(x: &[f32], q: &[i8], scales: &[f32]) -> f32 {
+    assert!(q.len() >= x.len() && scales.len() >= x.len().div_ceil(BLOCK));
+    let blocks = x.len() / BLOCK;
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut b = 0;
+    // SAFETY: each call reads blocks b (and b + 1) < blocks.
+    unsafe {
+        while b + 2 <= blocks {
+            int8_block(x, q, scales[b], b, &mut a[..2]);
+            int8_block(x, q, scales[b + 1], b + 1, &mut a[2..]);
+            b += 2;
+        }
+        if b < blocks {
+            int8_block(x, q, scales[b], b, &mut a[..2]);
+        }
+    }
+    let c = blocks * BLOCK;
+    let s = scales.get(blocks).copied().unwrap_or(0.0);
+    total(a) + x[c..].iter().zip(&q[c..]).map(|(a, &w)| a * f32::from(w) * s).sum::<f32>()
+}
