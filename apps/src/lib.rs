@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser};
 use ssm_core::backbone::{BackboneConfig, LayerTemplate, parse_layout};
-use ssm_core::device::device_by_name;
+use ssm_core::device::open_device;
 use ssm_core::layers::MoeConfig;
 use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{TrainConfig, write_atomic};
@@ -73,7 +73,8 @@ pub fn positive(s: &str) -> std::result::Result<usize, String> {
 /// `--device` and `--threads`, common to the domain apps.
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
-    /// Device: cpu, cuda or vulkan (the GPU ones need the matching cargo feature).
+    /// Device: cpu, cuda[:N], vulkan[:N] or vulkan:cpu (the GPU ones need the matching cargo
+    /// feature; the device is checked before any work).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Worker threads (default: all cores).
@@ -87,7 +88,7 @@ impl Machine {
         if let Some(t) = self.threads {
             rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("thread pool")?;
         }
-        Ok(device_by_name(&self.device)?)
+        Ok(open_device(&self.device)?)
     }
 }
 

@@ -15,14 +15,13 @@
 
 #![allow(non_snake_case)] // A_log and D: mamba_ssm's parameter names, so checkpoints map one to one
 
+mod plain;
+
 use super::{BatchState, MixerSpec, SequenceMixer, cat_batch_pairs, split_batch_pairs};
 use crate::kernels::step::{ScanParams, ScanStepInput, selective_scan_step};
-use crate::kernels::gemv_cpu::dot_lanes;
-use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan, with_simd};
-use crate::kernels::real::{Real, exp_f32};
+use crate::kernels::{ScanArgs, linear_rows, matmul_rows, selective_scan};
 use crate::layers::DepthwiseConv1d;
-use crate::plain::{self, PlainConv, PlainLinear, PlainStep, Precision, host};
-use rayon::prelude::*;
+use crate::plain::{PlainStep, Precision};
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -224,104 +223,6 @@ impl SequenceMixer for Mamba {
     }
 
     fn plain_step(&self, state: &MambaState, p: Precision) -> Option<Box<dyn PlainStep>> {
-        Some(Box::new(MambaPlain::new(self, state, p)))
-    }
-}
-
-/// One channel's `h ← exp(Δ A) h + Δ B u`, returning `C · h` (`H`: its state, a fixed-size
-/// array where the size is known, so the loop becomes straight-line vector code).
-#[inline(always)]
-fn scan_update<H: AsMut<[f32]> + AsRef<[f32]> + ?Sized>(h: &mut H, a: &H, bm: &[f32], cm: &[f32], dl: f32, u: f32) -> f32 {
-    for ((h, &a), &b) in h.as_mut().iter_mut().zip(a.as_ref()).zip(bm) {
-        *h = exp_f32(dl * a) * *h + dl * b * u;
-    }
-    dot_lanes::<f32, 16>(cm, h.as_ref())
-}
-
-/// [`Mamba::step`] in plain Rust, fused: the projections stream each weight once, the conv, Δ,
-/// scan and gate run per channel in one pass, and every buffer is allocated once.
-struct MambaPlain {
-    n: usize,
-    r: usize,
-    in_proj: PlainLinear,
-    x_proj: PlainLinear,
-    dt_proj: PlainLinear,
-    out_proj: PlainLinear,
-    conv: PlainConv,
-    /// A = −exp(A_log) `[E, N]`, D `[E]`.
-    a: Vec<f32>,
-    d: Vec<f32>,
-    /// The scan state `[B, E, N]`.
-    h: Vec<f32>,
-    xz: Vec<f32>,
-    u: Vec<f32>,
-    x_dbl: Vec<f32>,
-    dt_low: Vec<f32>,
-    delta: Vec<f32>,
-}
-
-impl MambaPlain {
-    fn new(m: &Mamba, s: &MambaState, p: Precision) -> Self {
-        let (e, r) = (m.d_inner, m.dt_rank);
-        let batch = s.ssm.dims()[0];
-        Self {
-            n: m.d_state,
-            r,
-            in_proj: PlainLinear::new(&m.in_proj, p),
-            x_proj: PlainLinear::new(&m.x_proj, p),
-            dt_proj: PlainLinear::new(&m.dt_proj, p),
-            out_proj: PlainLinear::new(&m.out_proj, p),
-            conv: PlainConv::new(&m.conv1d, s.conv.clone()),
-            a: host(m.a()),
-            d: host(m.D.val()),
-            h: host(s.ssm.clone()),
-            xz: vec![0.0; batch * 2 * e],
-            u: vec![0.0; batch * e],
-            x_dbl: vec![0.0; batch * m.x_proj.weight.dims()[1]],
-            dt_low: vec![0.0; batch * r],
-            delta: vec![0.0; batch * e],
-        }
-    }
-}
-
-impl PlainStep for MambaPlain {
-    fn step(&mut self, x: &[f32], out: &mut [f32]) {
-        let (e, n, r) = (self.d.len(), self.n, self.r);
-        self.in_proj.apply(x, &mut self.xz);
-        for (row, u) in self.u.iter_mut().enumerate() {
-            let (bi, c) = (row / e, row % e);
-            *u = plain::silu(self.conv.step(row, self.xz[bi * 2 * e + c]));
-        }
-        self.x_proj.apply(&self.u, &mut self.x_dbl);
-        let w = r + 2 * n;
-        for (dst, src) in self.dt_low.chunks_exact_mut(r).zip(self.x_dbl.chunks_exact(w)) {
-            dst.copy_from_slice(&src[..r]);
-        }
-        self.dt_proj.apply(&self.dt_low, &mut self.delta);
-        // h = exp(ΔA) h + Δ B u,  y = (C·h + D u) · silu(z); y goes back into `u`.
-        // channels in blocks over the cores
-        const ROWS: usize = 256;
-        let (delta, x_dbl, xz, a, d) = (&self.delta, &self.x_dbl, &self.xz, &self.a, &self.d);
-        let rows = self.u.par_chunks_mut(ROWS).zip(self.h.par_chunks_mut(ROWS * n));
-        rows.enumerate().for_each(|(j, (us, hs))| {
-            with_simd(
-                #[inline(always)]
-                || {
-                    for ((row, uv), h) in (j * ROWS..).zip(us).zip(hs.chunks_exact_mut(n)) {
-                        let (bi, c) = (row / e, row % e);
-                        let (dl, u) = (delta[row].softplus(), *uv);
-                        let (bm, cm) = x_dbl[bi * w + r..bi * w + w].split_at(n);
-                        let a = &a[c * n..(c + 1) * n];
-                        let y = match (<&mut [f32; 16]>::try_from(&mut *h), <&[f32; 16]>::try_from(a)) {
-                            // the usual state size, unrolled into single vector operations
-                            (Ok(h), Ok(a)) => scan_update(h, a, bm, cm, dl, u),
-                            _ => scan_update(h, a, bm, cm, dl, u),
-                        };
-                        *uv = (y + d[c] * u) * plain::silu(xz[bi * 2 * e + e + c]);
-                    }
-                },
-            )
-        });
-        self.out_proj.apply(&self.u, out);
+        Some(Box::new(plain::MambaPlain::new(self, state, p)))
     }
 }
