@@ -18,6 +18,27 @@ pub fn fixture_root() -> PathBuf {
     ws.join("../shared/fixtures")
 }
 
+/// The device the device-aware test suites run on: `$SSM_TEST_DEVICE` (a `--device` name,
+/// default `cpu`). CI also runs them with `vulkan:cpu` (Mesa's lavapipe), so the GPU code paths
+/// are exercised without a GPU.
+///
+/// # Panics
+/// When the named device cannot be had (with the reason).
+pub fn test_device() -> Device {
+    let name = test_device_name();
+    crate::device::open_device(&name).unwrap_or_else(|e| panic!("SSM_TEST_DEVICE: {e}"))
+}
+
+/// `$SSM_TEST_DEVICE`, default `cpu`.
+pub fn test_device_name() -> String {
+    std::env::var("SSM_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
+}
+
+/// Whether the test device computes in f64 (burn-flex does; wgpu devices do not).
+pub fn test_device_has_f64() -> bool {
+    matches!(test_device_name().as_str(), "cpu" | "flex")
+}
+
 /// `root/rel` when it exists; otherwise prints a skip reason and returns `None`.
 ///
 /// # Panics

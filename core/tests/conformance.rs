@@ -25,8 +25,9 @@ fn max_abs_diff(a: &Tensor<3>, b: &Tensor<3>) -> f64 {
     ssm_core::fixtures::max_abs_diff(&values(a.clone()), &values(b.clone()))
 }
 
+/// `$SSM_TEST_DEVICE` (default cpu): CI runs this suite on lavapipe too.
 fn dev() -> Device {
-    Device::flex()
+    ssm_core::fixtures::test_device()
 }
 
 /// The device RNG is global: tests running in parallel would interleave their draws between a
