@@ -75,6 +75,45 @@ pub fn dot_bf16(x: &[f32], w: &[u16]) -> f32 {
     total(a) + tail
 }
 
+/// Whether the CPU has AVX-512 BF16 (`vdpbf16ps`), for [`dot_bf16_pairs`].
+pub fn has_bf16_dot() -> bool {
+    std::is_x86_feature_detected!("avx512bf16")
+}
+
+/// `Σ x[c] · w[c]` for bf16 `w` with `x` rounded to bf16 as well (`vdpbf16ps`: 32 products per
+/// instruction, f32 sums) — half the instructions of [`dot_bf16`], at the cost of x's low
+/// mantissa bits, as llama.cpp's F16 path rounds its activations to f16.
+#[target_feature(enable = "avx512bf16,avx512f")]
+pub fn dot_bf16_pairs(x: &[f32], w: &[u16]) -> f32 {
+    assert!(w.len() >= x.len());
+    let n = x.len();
+    let mut a = [_mm512_setzero_ps(); 4];
+    let mut c = 0;
+    // SAFETY: every load reads 32 values at c + 32h < n ≤ both lengths; __m512i and __m512bh
+    // are both 512 bits of plain data.
+    unsafe {
+        let pair = |c: usize| -> (__m512bh, __m512bh) {
+            let xp = x.as_ptr().add(c);
+            let xb = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xp.add(16)), _mm512_loadu_ps(xp));
+            (xb, std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(w.as_ptr().add(c).cast())))
+        };
+        while c + 128 <= n {
+            for (h, acc) in a.iter_mut().enumerate() {
+                let (xb, wb) = pair(c + 32 * h);
+                *acc = _mm512_dpbf16_ps(*acc, xb, wb);
+            }
+            c += 128;
+        }
+        while c + 32 <= n {
+            let (xb, wb) = pair(c);
+            a[0] = _mm512_dpbf16_ps(a[0], xb, wb);
+            c += 32;
+        }
+    }
+    let tail: f32 = x[c..].iter().zip(&w[c..]).map(|(a, &b)| a * f32::from_bits(u32::from(b) << 16)).sum();
+    total(a) + tail
+}
+
 /// 16 int8 values at `p` widened to f32.
 #[target_feature(enable = "avx512f")]
 #[inline]
