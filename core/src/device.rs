@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `cpu` | burn-flex on this machine's cores |
 //! | `cuda`, `cuda:N` | the CUDA GPU with index N (0 by default; feature `cuda`) |
-//! | `vulkan` | the adapter wgpu ranks best on Vulkan (feature `vulkan`) |
-//! | `vulkan:N` | the Nth discrete Vulkan GPU |
+//! | `vulkan` | the adapter wgpu ranks best (feature `vulkan`: burn's wgpu backend, WGSL shaders; Vulkan on Linux) |
+//! | `vulkan:N` | the Nth discrete GPU |
 //! | `vulkan:cpu` | a Vulkan driver that runs on the CPU (Mesa's lavapipe: GPU code paths without a GPU) |
 //!
 //! [`open_device`] also checks that the device answers, so a missing GPU is one clear error
@@ -46,7 +46,7 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
         ("vulkan", w) => {
             let _kind = vulkan_kind(w).ok_or_else(unknown)?;
             #[cfg(feature = "vulkan")]
-            return Ok(Device::vulkan(_kind));
+            return Ok(Device::wgpu(_kind));
             #[cfg(not(feature = "vulkan"))]
             Err(DeviceError::NotCompiled(name.into(), "vulkan"))
         }
