@@ -16,43 +16,45 @@ fn total(a: [__m512; 4]) -> f32 {
     _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])))
 }
 
+/// A weight type widened to f32 sixteen at a time.
+trait Widen: Copy {
+    /// 16 values at `p` as f32.
+    ///
+    /// # Safety
+    /// 16 values must be readable at `p`, on a CPU with AVX-512.
+    unsafe fn load16(p: *const Self) -> __m512;
+    fn to_f32(self) -> f32;
+}
+
+impl Widen for f32 {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load16(p: *const f32) -> __m512 {
+        // SAFETY (caller): 16 values readable at p.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+/// bf16 as its bit pattern: the top half of an f32.
+impl Widen for u16 {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load16(p: *const u16) -> __m512 {
+        // SAFETY (caller): 16 values readable at p.
+        let v = unsafe { _mm256_loadu_si256(p.cast()) };
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(v)))
+    }
+    fn to_f32(self) -> f32 {
+        f32::from_bits(u32::from(self) << 16)
+    }
+}
+
 /// `Σ x[c] · w[c]` over `x.len()` values (`w.len() ≥ x.len()`).
 #[target_feature(enable = "avx512f")]
-pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
-    assert!(w.len() >= x.len());
-    let n = x.len();
-    let mut a = [_mm512_setzero_ps(); 4];
-    let mut c = 0;
-    // SAFETY: every load reads 16 values at c + 16h < n ≤ both lengths.
-    unsafe {
-        while c + 64 <= n {
-            for (h, acc) in a.iter_mut().enumerate() {
-                let (xv, wv) =
-                    (_mm512_loadu_ps(x.as_ptr().add(c + 16 * h)), _mm512_loadu_ps(w.as_ptr().add(c + 16 * h)));
-                *acc = _mm512_fmadd_ps(xv, wv, *acc);
-            }
-            c += 64;
-        }
-        while c + 16 <= n {
-            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(c)), _mm512_loadu_ps(w.as_ptr().add(c)), a[0]);
-            c += 16;
-        }
-    }
-    total(a) + x[c..].iter().zip(&w[c..]).map(|(a, b)| a * b).sum::<f32>()
-}
-
-/// 16 bf16 values at `p` widened to f32.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn load_bf16(p: *const u16) -> __m512 {
-    // SAFETY (caller): 16 values readable at p.
-    let v = unsafe { _mm256_loadu_si256(p.cast()) };
-    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(v)))
-}
-
-/// `Σ x[c] · w[c]` for bf16 `w` (`w.len() ≥ x.len()`).
-#[target_feature(enable = "avx512f")]
-pub fn dot_bf16(x: &[f32], w: &[u16]) -> f32 {
+fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
     assert!(w.len() >= x.len());
     let n = x.len();
     let mut a = [_mm512_setzero_ps(); 4];
@@ -62,17 +64,28 @@ pub fn dot_bf16(x: &[f32], w: &[u16]) -> f32 {
         while c + 64 <= n {
             for (h, acc) in a.iter_mut().enumerate() {
                 let xv = _mm512_loadu_ps(x.as_ptr().add(c + 16 * h));
-                *acc = _mm512_fmadd_ps(xv, load_bf16(w.as_ptr().add(c + 16 * h)), *acc);
+                *acc = _mm512_fmadd_ps(xv, E::load16(w.as_ptr().add(c + 16 * h)), *acc);
             }
             c += 64;
         }
         while c + 16 <= n {
-            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(c)), load_bf16(w.as_ptr().add(c)), a[0]);
+            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(x.as_ptr().add(c)), E::load16(w.as_ptr().add(c)), a[0]);
             c += 16;
         }
     }
-    let tail: f32 = x[c..].iter().zip(&w[c..]).map(|(a, &b)| a * f32::from_bits(u32::from(b) << 16)).sum();
-    total(a) + tail
+    total(a) + x[c..].iter().zip(&w[c..]).map(|(a, &b)| a * b.to_f32()).sum::<f32>()
+}
+
+/// `Σ x[c] · w[c]` (`w.len() ≥ x.len()`).
+#[target_feature(enable = "avx512f")]
+pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
+    dot_widened(x, w)
+}
+
+/// `Σ x[c] · w[c]` for bf16 `w` (`w.len() ≥ x.len()`).
+#[target_feature(enable = "avx512f")]
+pub fn dot_bf16(x: &[f32], w: &[u16]) -> f32 {
+    dot_widened(x, w)
 }
 
 /// Whether the CPU has AVX-512 BF16 (`vdpbf16ps`), for [`dot_bf16_pairs`].
