@@ -122,6 +122,7 @@ const CASES: &[Case] = &[
     case("unknown option", "ssm-kernels", "--no-such-flag", "--no-such-flag"),
     case("unknown mixer", "ssm-lm-bench", "--mixer nope", "nope"),
     case("unwritable output", "ssm-lm-bench", "--json {d}/afile/bench.json", "{d}/afile"),
+    case("too few decode tokens to time", "ssm-lm-bench", "--decode-tokens 16", "--decode-tokens"),
     case("unknown target", "ssm-fuzz", "run nope --seconds 1 --out {out}", "nope"),
     // ssm-compare
     case("missing", "ssm-compare", "--task listops --data {d}/absent --out {out}", "{d}/absent"),

@@ -70,7 +70,7 @@ pub fn open_device(name: &str) -> Result<Device, DeviceError> {
     let device = device_by_name(name)?;
     if !matches!(name, "cpu" | "flex") {
         catch_quietly(|| Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>())
-            .map_err(|why| DeviceError::Absent(name.into(), why))?;
+            .map_err(|why| DeviceError::Absent(name.into(), format!("a first tensor operation failed ({why})")))?;
     }
     Ok(device)
 }
