@@ -35,7 +35,7 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
     };
     let index = |w: &str| w.parse::<usize>().map_err(|_| unknown());
     match (kind, which) {
-        ("cpu" | "flex", None) => Ok(Device::flex()),
+        (k, None) if is_cpu(k) => Ok(Device::flex()),
         ("cuda", w) => {
             let _i = w.map(index).transpose()?.unwrap_or(0);
             #[cfg(feature = "cuda")]
@@ -54,6 +54,11 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
     }
 }
 
+/// Whether `name` is burn-flex on this machine's cores (`cpu`, or its alias `flex`).
+pub fn is_cpu(name: &str) -> bool {
+    matches!(name, "cpu" | "flex")
+}
+
 /// The wgpu adapter a `vulkan[:…]` name asks for.
 fn vulkan_kind(which: Option<&str>) -> Option<burn::tensor::DeviceKind> {
     use burn::tensor::DeviceKind;
@@ -68,7 +73,7 @@ fn vulkan_kind(which: Option<&str>) -> Option<burn::tensor::DeviceKind> {
 /// absent (no such GPU, no driver) becomes [`DeviceError::Absent`].
 pub fn open_device(name: &str) -> Result<Device, DeviceError> {
     let device = device_by_name(name)?;
-    if !matches!(name, "cpu" | "flex") {
+    if !is_cpu(name) {
         catch_quietly(|| Tensor::<1>::ones([4], &device).sum().into_scalar::<f32>())
             .map_err(|why| DeviceError::Absent(name.into(), format!("a first tensor operation failed ({why})")))?;
     }

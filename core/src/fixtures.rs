@@ -36,7 +36,7 @@ pub fn test_device_name() -> String {
 
 /// Whether the test device computes in f64 (burn-flex does; wgpu devices do not).
 pub fn test_device_has_f64() -> bool {
-    matches!(test_device_name().as_str(), "cpu" | "flex")
+    crate::device::is_cpu(&test_device_name())
 }
 
 /// `root/rel` when it exists; otherwise prints a skip reason and returns `None`.
