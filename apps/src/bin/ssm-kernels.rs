@@ -2,7 +2,9 @@
 //!
 //! Times the selective scan (forward, forward + backward), the real and complex diagonal
 //! recurrences and the causal FFT convolution on burn-flex, beside the tensor-op reference
-//! path, and prints throughput as state updates per second.
+//! path, and prints throughput as state updates per second. `--device` runs the ops that have
+//! CubeCL kernels (the selective scan, the real recurrence) on a GPU instead, beside the
+//! reference on the same device; every timed call ends with a device sync.
 
 use burn::backend::Dispatch;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -36,9 +38,8 @@ struct Args {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5, value_parser = ssm_apps::positive)]
     reps: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    machine: ssm_apps::Machine,
     /// Small sizes, one repetition: a smoke run.
     #[arg(long)]
     quick: bool,
@@ -120,53 +121,102 @@ fn main() {
     if args.quick {
         (args.batch, args.dim, args.len, args.state, args.conv_len, args.reps) = (2, 64, 256, 16, 512, 1);
     }
-    if let Some(t) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().expect("thread pool");
-    }
+    let dev = match args.machine.device() {
+        Ok(d) => d,
+        Err(e) => return ssm_apps::exit_on_error(Err(e)),
+    };
     if let Some(lens) = &args.fft_sweep {
         return fft_sweep(lens, args.sweep_channels, args.reps, args.json.as_deref());
     }
-    let dev = Device::flex();
-    let adev = Device::flex().autodiff();
-    assert!(kernels::has_kernels(&dev));
-    let (b, d, l, n) = (args.batch, args.dim, args.len, args.state);
+    let cpu = kernels::has_kernels(&dev);
+    let mut rows = scan_rows(&args, &dev);
+    rows.extend(recurrence_rows(&args, &dev));
+    if cpu {
+        rows.extend(scan_backward_row(&args, &dev));
+        rows.extend(conv_rows(&args, &dev));
+    }
+    println!("device: {}, threads: {}", args.machine.device, rayon::current_num_threads());
+    println!("{:<34} {:<24} {:>10} {:>12}  unit", "op", "shape", "ms", "G/s");
+    for r in &rows {
+        println!("{:<34} {:<24} {:>10.2} {:>12.3}  {}", r.name, r.shape, r.secs * 1e3, r.work / r.secs / 1e9, r.unit);
+    }
+    let ratio = |a: &str, b: &str| {
+        let f = |n: &str| rows.iter().find(|r| r.name == n).map(|r| r.secs);
+        Some(f(b)? / f(a)?)
+    };
+    if let Some(r) = ratio("selective_scan fwd (kernel)", "selective_scan fwd (reference)") {
+        println!("kernel / reference speed-up: selective scan {r:.1}x");
+    }
+    if let Some(r) = ratio("causal_conv fwd (kernel)", "causal_conv fwd (burn-signal ref)") {
+        println!("kernel / reference speed-up: causal conv {r:.1}x");
+    }
+    if let Some(path) = args.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({"op": r.name, "shape": r.shape, "seconds": r.secs, "per_second": r.work / r.secs, "unit": r.unit}))
+            .collect();
+        let doc =
+            serde_json::json!({"device": args.machine.device, "threads": rayon::current_num_threads(), "results": v});
+        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Median seconds of `f` on `dev`, each call ended by a device sync (GPU work is queued).
+fn timed(reps: usize, dev: &Device, mut f: impl FnMut()) -> f64 {
+    median_secs(reps, || {
+        f();
+        dev.sync().expect("device sync");
+    })
+}
+
+fn row(name: &str, shape: &str, secs: f64, work: f64, unit: &'static str) -> Row {
+    Row { name: name.into(), shape: shape.into(), secs, work, unit }
+}
+
+/// The selective scan forward, forward + backward, and kernel against reference.
+fn scan_rows(args: &Args, dev: &Device) -> Vec<Row> {
+    let (b, d, l, n, reps) = (args.batch, args.dim, args.len, args.state, args.reps);
+    let adev = dev.clone().autodiff();
     let updates = (b * d * l * n) as f64;
     let shape = format!("B={b} D={d} L={l} N={n}");
-    let mut rows = Vec::new();
-    let reps = args.reps;
-
     eprintln!("selective scan forward …");
-    let x = scan_args(b, d, l, n, &dev, false);
-    let secs = median_secs(reps, || drop(selective_scan(x.clone())));
-    rows.push(Row {
-        name: "selective_scan fwd".into(),
-        shape: shape.clone(),
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
-
+    let x = scan_args(b, d, l, n, dev, false);
+    let fwd = timed(reps, dev, || drop(selective_scan(x.clone())));
     eprintln!("selective scan forward+backward …");
     let xa = scan_args(b, d, l, n, &adev, true);
     let w = rand3([b, d, l], -1.0, 1.0, &adev);
-    let secs = median_secs(reps, || {
+    let both = timed(reps, dev, || {
         let o = selective_scan(fresh(&xa));
         drop((o.y * w.clone()).sum().backward());
     });
-    rows.push(Row {
-        name: "selective_scan fwd+bwd".into(),
-        shape: shape.clone(),
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
+    // Kernel vs the tensor-op reference at a size the reference can hold in memory.
+    let (rb, rd, rl) = (2.min(b), 64.min(d), 256.min(l));
+    let small = scan_args(rb, rd, rl, n, dev, false);
+    let rshape = format!("B={rb} D={rd} L={rl} N={n}");
+    let rupd = (rb * rd * rl * n) as f64;
+    let kernel = timed(reps, dev, || drop(selective_scan(small.clone())));
+    let refr = timed(reps, dev, || drop(reference::selective_scan(small.clone())));
+    vec![
+        row("selective_scan fwd", &shape, fwd, updates, "state-updates/s"),
+        row("selective_scan fwd+bwd", &shape, both, updates, "state-updates/s"),
+        row("selective_scan fwd (kernel)", &rshape, kernel, rupd, "state-updates/s"),
+        row("selective_scan fwd (reference)", &rshape, refr, rupd, "state-updates/s"),
+    ]
+}
 
-    // The backward kernel alone (no autodiff graph, no output concatenation).
-    let dy = rand3([b, d, l], -1.0, 1.0, &dev);
-    let dlast = rand3([b, d, n], -1.0, 1.0, &dev);
-    let secs = median_secs(reps, || {
+/// The backward kernel alone (no autodiff graph, no output concatenation): CPU only, where the
+/// kernel takes the whole scan (skip, gate, softplus) in one call.
+fn scan_backward_row(args: &Args, dev: &Device) -> Vec<Row> {
+    let (b, d, l, n) = (args.batch, args.dim, args.len, args.state);
+    let x = scan_args(b, d, l, n, dev, false);
+    let dy = rand3([b, d, l], -1.0, 1.0, dev);
+    let dlast = rand3([b, d, n], -1.0, 1.0, dev);
+    let secs = timed(args.reps, dev, || {
         let p = |t: &Tensor<3>| t.clone().into_dispatch();
-        let one = || Tensor::<1>::zeros([1], &dev).into_dispatch();
+        let one = || Tensor::<1>::zeros([1], dev).into_dispatch();
         let opts =
             kernels::ops::HAS_D | kernels::ops::HAS_Z | kernels::ops::HAS_DELTA_BIAS | kernels::ops::DELTA_SOFTPLUS;
         drop(<Dispatch as SsmKernels>::selective_scan_backward(
@@ -184,122 +234,54 @@ fn main() {
             p(&dlast),
         ))
     });
-    rows.push(Row {
-        name: "selective_scan bwd (kernel only)".into(),
-        shape: shape.clone(),
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
+    let shape = format!("B={b} D={d} L={l} N={n}");
+    vec![row("selective_scan bwd (kernel only)", &shape, secs, (b * d * l * n) as f64, "state-updates/s")]
+}
 
-    // Kernel vs the tensor-op reference at a size the reference can hold in memory.
-    let (rb, rd, rl) = (2.min(b), 64.min(d), 256.min(l));
-    let small = scan_args(rb, rd, rl, n, &dev, false);
-    let rshape = format!("B={rb} D={rd} L={rl} N={n}");
-    let rupd = (rb * rd * rl * n) as f64;
-    let secs = median_secs(reps, || drop(selective_scan(small.clone())));
-    rows.push(Row {
-        name: "selective_scan fwd (kernel)".into(),
-        shape: rshape.clone(),
-        secs,
-        work: rupd,
-        unit: "state-updates/s",
-    });
-    let secs = median_secs(reps, || drop(reference::selective_scan(small.clone())));
-    rows.push(Row {
-        name: "selective_scan fwd (reference)".into(),
-        shape: rshape,
-        secs,
-        work: rupd,
-        unit: "state-updates/s",
-    });
-
+/// The real recurrence forward and forward + backward over C = D·N channels; on the CPU also
+/// the complex one.
+fn recurrence_rows(args: &Args, dev: &Device) -> Vec<Row> {
+    let (b, l, c, reps) = (args.batch, args.len, args.dim * args.state, args.reps);
+    let adev = dev.clone().autodiff();
+    let updates = (b * l * c) as f64;
     eprintln!("linear recurrence …");
-    let c = d * n;
     let rshape = format!("B={b} L={l} C={c}");
-    let a = rand3([b, l, c], -1.0, 1.0, &dev);
-    let xb = rand3([b, l, c], -1.0, 1.0, &dev);
-    let secs = median_secs(reps, || drop(linear_recurrence(a.clone(), xb.clone(), None, false)));
-    rows.push(Row {
-        name: "linear_recurrence fwd".into(),
-        shape: rshape.clone(),
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
+    let a = rand3([b, l, c], -1.0, 1.0, dev);
+    let xb = rand3([b, l, c], -1.0, 1.0, dev);
+    let fwd = timed(reps, dev, || drop(linear_recurrence(a.clone(), xb.clone(), None, false)));
     let aa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
-    let xa2 = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
-    let secs = median_secs(reps, || drop(linear_recurrence(leaf(&aa), leaf(&xa2), None, false).sum().backward()));
-    rows.push(Row {
-        name: "linear_recurrence fwd+bwd".into(),
-        shape: rshape.clone(),
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
-    let ca = ComplexTensor::new(a.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
-    let cb = ComplexTensor::new(xb.clone(), rand3([b, l, c], -1.0, 1.0, &dev));
-    let secs = median_secs(reps, || drop(linear_recurrence_complex(ca.clone(), cb.clone(), None, false)));
-    rows.push(Row {
-        name: "linear_recurrence_complex fwd".into(),
-        shape: rshape,
-        secs,
-        work: updates,
-        unit: "state-updates/s",
-    });
+    let xa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
+    let both = timed(reps, dev, || drop(linear_recurrence(leaf(&aa), leaf(&xa), None, false).sum().backward()));
+    let mut rows = vec![
+        row("linear_recurrence fwd", &rshape, fwd, updates, "state-updates/s"),
+        row("linear_recurrence fwd+bwd", &rshape, both, updates, "state-updates/s"),
+    ];
+    if kernels::has_kernels(dev) {
+        let ca = ComplexTensor::new(a.clone(), rand3([b, l, c], -1.0, 1.0, dev));
+        let cb = ComplexTensor::new(xb, rand3([b, l, c], -1.0, 1.0, dev));
+        let secs = timed(reps, dev, || drop(linear_recurrence_complex(ca.clone(), cb.clone(), None, false)));
+        rows.push(row("linear_recurrence_complex fwd", &rshape, secs, updates, "state-updates/s"));
+    }
+    rows
+}
 
+/// The causal FFT convolution: kernel, burn-signal reference, kernel forward + backward.
+fn conv_rows(args: &Args, dev: &Device) -> Vec<Row> {
+    let (b, d, cl, reps) = (args.batch, args.dim, args.conv_len, args.reps);
+    let adev = dev.clone().autodiff();
     eprintln!("FFT convolution …");
-    let cl = args.conv_len;
-    let u = rand3([b, d, cl], -1.0, 1.0, &dev);
-    let k: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), &dev);
+    let u = rand3([b, d, cl], -1.0, 1.0, dev);
+    let k: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), dev);
     let cshape = format!("B={b} H={d} L={cl}");
     let samples = (b * d * cl) as f64;
-    let secs = median_secs(reps, || drop(causal_conv(u.clone(), k.clone())));
-    rows.push(Row {
-        name: "causal_conv fwd (kernel)".into(),
-        shape: cshape.clone(),
-        secs,
-        work: samples,
-        unit: "samples/s",
-    });
-    let secs = median_secs(reps, || drop(reference::causal_conv(kernels::ConvArgs { u: u.clone(), k: k.clone() })));
-    rows.push(Row {
-        name: "causal_conv fwd (burn-signal ref)".into(),
-        shape: cshape.clone(),
-        secs,
-        work: samples,
-        unit: "samples/s",
-    });
+    let kernel = timed(reps, dev, || drop(causal_conv(u.clone(), k.clone())));
+    let refr = timed(reps, dev, || drop(reference::causal_conv(kernels::ConvArgs { u: u.clone(), k: k.clone() })));
     let ua = rand3([b, d, cl], -1.0, 1.0, &adev).require_grad();
     let ka: Tensor<2> = Tensor::random([d, cl], Distribution::Uniform(-1.0, 1.0), &adev).require_grad();
-    let secs = median_secs(reps, || drop(causal_conv(leaf(&ua), leaf(&ka)).sum().backward()));
-    rows.push(Row { name: "causal_conv fwd+bwd".into(), shape: cshape, secs, work: samples, unit: "samples/s" });
-
-    println!("threads: {}", rayon::current_num_threads());
-    println!("{:<34} {:<24} {:>10} {:>12}  unit", "op", "shape", "ms", "G/s");
-    for r in &rows {
-        println!("{:<34} {:<24} {:>10.2} {:>12.3}  {}", r.name, r.shape, r.secs * 1e3, r.work / r.secs / 1e9, r.unit);
-    }
-    let ratio = |a: &str, b: &str| {
-        let f = |n: &str| rows.iter().find(|r| r.name == n).map(|r| r.secs).unwrap();
-        f(b) / f(a)
-    };
-    println!(
-        "kernel / reference speed-up: selective scan {:.1}x, causal conv {:.1}x",
-        ratio("selective_scan fwd (kernel)", "selective_scan fwd (reference)"),
-        ratio("causal_conv fwd (kernel)", "causal_conv fwd (burn-signal ref)")
-    );
-    if let Some(path) = args.json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| serde_json::json!({"op": r.name, "shape": r.shape, "seconds": r.secs, "per_second": r.work / r.secs, "unit": r.unit}))
-            .collect();
-        let text =
-            serde_json::to_string_pretty(&serde_json::json!({"threads": rayon::current_num_threads(), "results": v}))
-                .unwrap();
-        if let Err(e) = std::fs::write(&path, text) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            std::process::exit(1);
-        }
-    }
+    let both = timed(reps, dev, || drop(causal_conv(leaf(&ua), leaf(&ka)).sum().backward()));
+    vec![
+        row("causal_conv fwd (kernel)", &cshape, kernel, samples, "samples/s"),
+        row("causal_conv fwd (burn-signal ref)", &cshape, refr, samples, "samples/s"),
+        row("causal_conv fwd+bwd", &cshape, both, samples, "samples/s"),
+    ]
 }

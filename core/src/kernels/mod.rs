@@ -48,6 +48,8 @@ pub fn with_simd<R>(f: impl FnOnce() -> R) -> R {
 
 mod autodiff;
 pub mod conv_cpu;
+#[cfg(any(feature = "vulkan", feature = "cuda"))]
+pub mod cube;
 pub mod dplr;
 mod flex;
 #[cfg(target_arch = "x86_64")]
@@ -71,6 +73,17 @@ use ops::SsmKernels;
 /// Whether tensors on `device` run the custom CPU kernels (burn-flex, with or without autodiff).
 pub fn has_kernels(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// Whether tensors on `device` run the CubeCL kernels (burn's CubeCL backend, built with the
+/// `vulkan` or `cuda` feature): the selective scan's core and the real diagonal recurrence.
+pub fn has_gpu_kernels(device: &Device) -> bool {
+    #[cfg(any(feature = "vulkan", feature = "cuda"))]
+    if matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(_)) {
+        return true;
+    }
+    let _ = device;
+    false
 }
 
 /// A one-element stand-in for an absent optional kernel input (never read).
@@ -176,6 +189,9 @@ impl ScanArgs {
 /// with Δ = softplus(delta + delta_bias) when `delta_softplus`. Differentiable in every input.
 pub fn selective_scan(x: ScanArgs) -> ScanOutput {
     x.validate();
+    if has_gpu_kernels(&x.u.device()) {
+        return gpu_selective_scan(x);
+    }
     if !has_kernels(&x.u.device()) {
         return reference::selective_scan(x);
     }
@@ -205,6 +221,28 @@ pub fn selective_scan(x: ScanArgs) -> ScanOutput {
     ScanOutput { y: Tensor::from_dispatch(y), last_state: Tensor::from_dispatch(last) }
 }
 
+/// The scan on CubeCL devices: Δ and the output's skip and gate as tensor ops (element-wise),
+/// the recurrence itself as the CubeCL kernel of [`cube::scan`].
+fn gpu_selective_scan(x: ScanArgs) -> ScanOutput {
+    let device = x.u.device();
+    let delta = reference::scan_delta(x.delta, x.delta_bias, x.delta_softplus);
+    let opts = if x.h0.is_some() { ops::HAS_H0 } else { 0 };
+    let (y, last) = <Dispatch as SsmKernels>::selective_scan(
+        x.u.clone().into_dispatch(),
+        delta.into_dispatch(),
+        x.a.into_dispatch(),
+        x.b.into_dispatch(),
+        x.c.into_dispatch(),
+        placeholder(&device),
+        placeholder(&device),
+        placeholder(&device),
+        or_placeholder(x.h0, &device),
+        opts,
+    );
+    let y = reference::scan_output(Tensor::from_dispatch(y), x.u, x.d, x.z);
+    ScanOutput { y, last_state: Tensor::from_dispatch(last) }
+}
+
 fn check_rec(name: &str, a: &[usize; 3], b: &[usize; 3], h0: Option<[usize; 2]>) {
     assert_eq!(a, b, "{name}: a {a:?} and b {b:?} must both be [B, L, C]");
     assert!(a.iter().all(|&x| x > 0), "{name}: empty dimension in {a:?}");
@@ -217,7 +255,7 @@ fn check_rec(name: &str, a: &[usize; 3], b: &[usize; 3], h0: Option<[usize; 2]>)
 /// from `h0` `[B, C]` (zero when absent); with `reverse`, time runs backwards. Returns all h_t.
 pub fn linear_recurrence(a: Tensor<3>, b: Tensor<3>, h0: Option<Tensor<2>>, reverse: bool) -> Tensor<3> {
     check_rec("linear_recurrence", &a.dims(), &b.dims(), h0.as_ref().map(|h| h.dims()));
-    if !has_kernels(&a.device()) {
+    if !has_kernels(&a.device()) && !has_gpu_kernels(&a.device()) {
         return reference::linear_recurrence(a, b, h0, reverse);
     }
     let device = a.device();

@@ -2,8 +2,10 @@
 //!
 //! `Flex` runs the plain-Rust kernels of this module's siblings; `Autodiff<B, C>` wraps any
 //! backend implementing the trait with hand-written backward passes that call the `*_backward`
-//! ops (which recompute rather than store B·D·L·N activations). Other backends never reach this
-//! trait: the public functions in [`super`] route them to the tensor-op reference.
+//! ops (which recompute rather than store B·D·L·N activations). burn's CubeCL backend (features
+//! `vulkan`, `cuda`) runs the CubeCL kernels of [`super::cube`] for the ops that have one. Other
+//! backends never reach this trait: the public functions in [`super`] route them to the
+//! tensor-op reference.
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 
@@ -18,7 +20,7 @@ pub const DELTA_SOFTPLUS: u32 = 16;
 /// SSM kernels supplied by a backend extension (burn's extension macro takes no `Option`
 /// tensor inputs, so optional inputs are placeholders flagged by `opts` / `has_h0`). Shapes: see the public wrappers in
 /// [`crate::kernels`], which validate them before calling these.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(any(feature = "vulkan", feature = "cuda")), Autodiff)]
 pub trait SsmKernels: Backend {
     /// Selective scan; returns `(out [B,D,L], last_state [B,D,N])`.
     #[allow(clippy::too_many_arguments)]

@@ -53,17 +53,34 @@ fn with_initial(a: &Tensor<3>, b: Tensor<3>, h0: Option<Tensor<2>>) -> Tensor<3>
     }
 }
 
+/// The scan's Δ: `delta + delta_bias`, through softplus when asked.
+pub fn scan_delta(delta: Tensor<3>, bias: Option<Tensor<1>>, softplus_on: bool) -> Tensor<3> {
+    let d = delta.dims()[1];
+    let delta = match bias {
+        Some(bias) => delta + bias.reshape([1, d, 1]),
+        None => delta,
+    };
+    if softplus_on { softplus(delta, 1.0) } else { delta }
+}
+
+/// The scan's output from the state read-out y = ⟨C, h⟩: `(y + D u) · silu(z)`.
+pub fn scan_output(y: Tensor<3>, u: Tensor<3>, skip: Option<Tensor<1>>, z: Option<Tensor<3>>) -> Tensor<3> {
+    let d = u.dims()[1];
+    let y = match skip {
+        Some(dv) => y + u * dv.reshape([1, d, 1]),
+        None => y,
+    };
+    match z {
+        Some(z) => y * silu(z),
+        None => y,
+    }
+}
+
 /// Reference selective scan (see [`super::selective_scan`]).
 pub fn selective_scan(x: ScanArgs) -> ScanOutput {
     let [bsz, d, l] = x.u.dims();
     let [_, g, n, _] = x.b.dims();
-    let mut delta = x.delta;
-    if let Some(bias) = x.delta_bias {
-        delta = delta + bias.reshape([1, d, 1]);
-    }
-    if x.delta_softplus {
-        delta = softplus(delta, 1.0);
-    }
+    let delta = scan_delta(x.delta, x.delta_bias, x.delta_softplus);
     // [B, G, N, L] → per channel [B, D, L, N]
     let per_channel = |t: Tensor<4>| -> Tensor<4> {
         t.unsqueeze_dim::<5>(2).repeat_dim(2, d / g).reshape([bsz, d, n, l]).swap_dims(2, 3)
@@ -76,13 +93,8 @@ pub fn selective_scan(x: ScanArgs) -> ScanOutput {
     let da3 = da.clone().reshape([bsz * d, l, n]);
     let dbu3 = with_initial(&da3, dbu.reshape([bsz * d, l, n]), x.h0.map(|h| h.reshape([bsz * d, n])));
     let h = scan_real(da3, dbu3, 1).reshape([bsz, d, l, n]);
-    let mut y: Tensor<3> = (h.clone() * cm).sum_dim(3).squeeze_dim(3);
-    if let Some(dv) = x.d {
-        y = y + x.u * dv.reshape([1, d, 1]);
-    }
-    if let Some(z) = x.z {
-        y = y * silu(z);
-    }
+    let y: Tensor<3> = (h.clone() * cm).sum_dim(3).squeeze_dim(3);
+    let y = scan_output(y, x.u, x.d, x.z);
     let last = h.narrow(2, l - 1, 1).squeeze_dim(2);
     ScanOutput { y, last_state: last }
 }

@@ -1,0 +1,160 @@
+//! The diagonal linear recurrence h_t = a_t ⊙ h_{t−1} + b_t on CubeCL, over `[B, L, C]` with
+//! time on dim 1 (the layout of [`crate::kernels::linear_recurrence`] and of the CPU kernel in
+//! `recurrence_cpu.rs`). One unit per (b, c) walks time; neighbouring units read neighbouring
+//! channels, so every step's reads are coalesced. With `reverse`, time runs from L − 1 down.
+//!
+//! Backward (the reverse recurrence, as on the CPU): ḡ_t = ∂h_t + a_{t+1} ḡ_{t+1},
+//! ∂b_t = ḡ_t, ∂a_t = ḡ_t h_{t−1} (h_{−1} = h0), ∂h0 = a_0 ḡ_0 — in the direction's own order.
+//! Mamba-2's chunked SSD passes its chunk states through this kernel (the intra-chunk terms are
+//! burn's CubeCL matmuls), as the Triton `_state_passing_fwd` does.
+
+use super::at3;
+use burn::backend::cubecl::dtype_to_storage_type;
+use burn::backend::{Shape, TensorMetadata};
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+
+/// Time index of the `s`-th step.
+#[cube]
+fn time_of(s: usize, len: usize, reverse: u32) -> usize {
+    if reverse == 1 { len - 1 - s } else { s }
+}
+
+#[cube(launch)]
+fn recurrence_kernel<F: Float>(
+    a: &Tensor<F>,     // [B, L, C]
+    b: &Tensor<F>,     // [B, L, C]
+    h0: &Tensor<F>,    // [B, C] (read when has_h0 = 1)
+    h: &mut Tensor<F>, // [B, L, C]
+    has_h0: u32,
+    reverse: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let (len, ch) = (a.shape(1), a.shape(2));
+    if ABSOLUTE_POS >= a.shape(0) * ch {
+        terminate!();
+    }
+    let bi = ABSOLUTE_POS / ch;
+    let c = ABSOLUTE_POS % ch;
+    let mut state = F::new(0.0);
+    if has_h0 == 1 {
+        state = h0[bi * h0.stride(0) + c * h0.stride(1)];
+    }
+    for s in 0..len {
+        let t = time_of(s, len, reverse);
+        state = a[at3::<F>(a, bi, t, c)] * state + b[at3::<F>(b, bi, t, c)];
+        h[(bi * len + t) * ch + c] = state;
+    }
+}
+
+#[cube(launch)]
+fn recurrence_backward_kernel<F: Float>(
+    a: &Tensor<F>,       // [B, L, C]
+    h: &Tensor<F>,       // [B, L, C], the forward's output
+    h0: &Tensor<F>,      // [B, C]
+    gh: &Tensor<F>,      // [B, L, C]
+    ga: &mut Tensor<F>,  // [B, L, C]
+    gb: &mut Tensor<F>,  // [B, L, C]
+    gh0: &mut Tensor<F>, // [B, C]
+    has_h0: u32,
+    reverse: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let (len, ch) = (a.shape(1), a.shape(2));
+    if ABSOLUTE_POS >= a.shape(0) * ch {
+        terminate!();
+    }
+    let bi = ABSOLUTE_POS / ch;
+    let c = ABSOLUTE_POS % ch;
+    let mut first = F::new(0.0);
+    if has_h0 == 1 {
+        first = h0[bi * h0.stride(0) + c * h0.stride(1)];
+    }
+    // ḡ carried from step s + 1, already multiplied by a at step s + 1.
+    let mut carry = F::new(0.0);
+    for ss in 0..len {
+        let s = len - 1 - ss;
+        let t = time_of(s, len, reverse);
+        let g = gh[at3::<F>(gh, bi, t, c)] + carry;
+        let mut prev = first;
+        if s > 0 {
+            prev = h[at3::<F>(h, bi, time_of(s - 1, len, reverse), c)];
+        }
+        gb[(bi * len + t) * ch + c] = g;
+        ga[(bi * len + t) * ch + c] = g * prev;
+        carry = g * a[at3::<F>(a, bi, t, c)];
+    }
+    gh0[ABSOLUTE_POS] = carry;
+}
+
+fn empty_like(t: &CubeTensor) -> CubeTensor {
+    empty_device_contiguous_dtype(t.client.clone(), t.device.clone(), t.shape(), t.dtype)
+}
+
+const UNITS_PER_CUBE: u32 = 64;
+
+fn grid(a: &CubeTensor) -> (CubeCount, CubeDim) {
+    let [bsz, _, ch] = a.shape().dims::<3>();
+    let units = (bsz * ch) as u32;
+    (CubeCount::Static(units.div_ceil(UNITS_PER_CUBE), 1, 1), CubeDim::new_1d(UNITS_PER_CUBE))
+}
+
+/// All h_t `[B, L, C]`; `h0` `[B, C]` or none (zero).
+pub fn forward(a: CubeTensor, b: CubeTensor, h0: Option<CubeTensor>, reverse: bool) -> CubeTensor {
+    let h = empty_like(&a);
+    let (count, dim) = grid(&a);
+    let (h0, has_h0) = match h0 {
+        Some(t) => (t, 1),
+        None => (a.clone(), 0),
+    };
+    let (client, dtype) = (a.client.clone(), a.dtype);
+    recurrence_kernel::launch(
+        &client,
+        count,
+        dim,
+        a.into_tensor_arg(),
+        b.into_tensor_arg(),
+        h0.into_tensor_arg(),
+        h.clone().into_tensor_arg(),
+        has_h0,
+        reverse as u32,
+        dtype_to_storage_type(dtype),
+    );
+    h
+}
+
+/// Gradients `[a, b, h0]` given the forward's output `h` and its gradient `gh`.
+pub fn backward(
+    a: CubeTensor,
+    h: CubeTensor,
+    h0: Option<CubeTensor>,
+    gh: CubeTensor,
+    reverse: bool,
+) -> [CubeTensor; 3] {
+    let [bsz, _, ch] = a.shape().dims::<3>();
+    let (ga, gb) = (empty_like(&a), empty_like(&a));
+    let gh0 = empty_device_contiguous_dtype(a.client.clone(), a.device.clone(), Shape::from(vec![bsz, ch]), a.dtype);
+    let (count, dim) = grid(&a);
+    let (h0, has_h0) = match h0 {
+        Some(t) => (t, 1),
+        None => (a.clone(), 0),
+    };
+    let (client, dtype) = (a.client.clone(), a.dtype);
+    recurrence_backward_kernel::launch(
+        &client,
+        count,
+        dim,
+        a.into_tensor_arg(),
+        h.into_tensor_arg(),
+        h0.into_tensor_arg(),
+        gh.into_tensor_arg(),
+        ga.clone().into_tensor_arg(),
+        gb.clone().into_tensor_arg(),
+        gh0.clone().into_tensor_arg(),
+        has_h0,
+        reverse as u32,
+        dtype_to_storage_type(dtype),
+    );
+    [ga, gb, gh0]
+}
