@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cuda}
 feature=${device%%:*}
-shared=${SSM_SHARED:-../shared}
+shared=$(realpath "${SSM_SHARED:-../shared}") # absolute: cargo runs tests from core/
 out=target/gpu-check
 mkdir -p "$out"
 export SSM_FIXTURES=${SSM_FIXTURES:-$shared/fixtures}

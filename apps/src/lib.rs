@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser};
 use ssm_core::backbone::{BackboneConfig, LayerTemplate, parse_layout};
-use ssm_core::device::open_device;
+use ssm_core::device::{device_by_name, open_device};
 use ssm_core::layers::MoeConfig;
 use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{TrainConfig, write_atomic};
@@ -122,13 +122,21 @@ pub struct TrainFlags {
     pub out: PathBuf,
     #[command(flatten)]
     pub machine: Machine,
+    /// Data-parallel training on these devices (comma-separated, e.g. cuda:0,cuda:1): a replica
+    /// and a micro-batch of --batch per device each step, gradients averaged on the first.
+    /// One machine only.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    pub devices: Vec<String>,
 }
 
 impl TrainFlags {
-    /// The device, once `--out` is known to be creatable (see [`check_out`]).
+    /// The device (the first of `--devices`), once `--out` is known to be creatable (see
+    /// [`check_out`]) and every device of `--devices` has answered.
     pub fn device(&self) -> Result<Device> {
         check_out(&self.out)?;
-        self.machine.device()
+        let device = self.machine.device()?;
+        let mut all = self.devices.iter().map(|n| open_device(n)).collect::<Result<Vec<_>, _>>()?;
+        Ok(if all.is_empty() { device } else { all.swap_remove(0) })
     }
 
     /// The step count: `--steps`, else `derived()`.
@@ -149,6 +157,8 @@ impl TrainFlags {
             out: Some(out.to_path_buf()),
             resume: self.resume,
             time_budget: self.time_budget,
+            // Parsed and opened by `device()`, which every training command calls first.
+            replicas: self.devices.iter().skip(1).filter_map(|n| device_by_name(n).ok()).collect(),
             ..TrainConfig::default()
         }
     }

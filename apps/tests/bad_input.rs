@@ -64,6 +64,8 @@ const CASES: &[Case] = &[
     case("unknown mixer option", "ssm-timeseries", "train --mixer-opt nope=1 --out {out}", "nope"),
     case("unknown device", "ssm-timeseries", "train --device gpu:0 --out {out}", "gpu:0"),
     case("device not compiled in", "ssm-vision", "train --device cuda:1 --out {out}", "cuda:1"),
+    case("unknown data-parallel device", "ssm-language", "train --devices cpu,gpu:0 --out {out}", "gpu:0"),
+    case("--devices with --device", "ssm-tabular", "train --devices cpu,cpu --device cpu --out {out}", "--devices"),
     case("unwritable output", "ssm-timeseries", "train --steps 1 --out {d}/afile/run", "{d}/afile"),
     case("another model's checkpoint", "ssm-timeseries", "eval --model {d}/lm", "{d}/lm"),
     case(".ts: empty", "ssm-timeseries", "classify-train --train {d}/empty.ts --test {d}/T.ts --out {out}", "empty.ts"),

@@ -12,7 +12,8 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use common::*;
-use ssm_core::kernels::{ScanArgs, has_gpu_kernels, linear_recurrence, selective_scan};
+use ssm_core::ComplexTensor;
+use ssm_core::kernels::{ScanArgs, has_gpu_kernels, linear_recurrence, linear_recurrence_complex, selective_scan};
 use ssm_core::mixers::{MIXER_NAMES, MixerConfig};
 
 const TOL: f64 = 1e-4;
@@ -149,6 +150,42 @@ fn linear_recurrence_matches_the_cpu_kernel() {
         close(&format!("{tag} ∂b"), &x.gpu.grad(&gg).unwrap(), &x.cpu.grad(&gc).unwrap());
         if with_h0 {
             close(&format!("{tag} ∂h0"), &h0.gpu.grad(&gg).unwrap(), &h0.cpu.grad(&gc).unwrap());
+        }
+    }
+}
+
+#[test]
+fn complex_recurrence_matches_the_cpu_kernel() {
+    let Some(gpu) = gpu() else { return };
+    for (i, &(b, l, ch, with_h0, reverse)) in [(2, 200, 70, true, false), (1, 33, 5, false, true)].iter().enumerate() {
+        let mut r = rng(60 + i as u64);
+        // |a| < 1: a decaying state, as LRU's λ.
+        let [ar, ai, br, bi, w] = [(-0.7, 0.7), (-0.7, 0.7), (-1.0, 1.0), (-1.0, 1.0), (-1.0, 1.0)]
+            .map(|(lo, hi)| pair(&mut r, [b, l, ch], lo, hi, &gpu));
+        let (h0r, h0i) = (pair(&mut r, [b, ch], -1.0, 1.0, &gpu), pair(&mut r, [b, ch], -1.0, 1.0, &gpu));
+        let tag = format!("complex recurrence B{b} L{l} C{ch} h0 {with_h0} reverse {reverse}");
+        let run = |p3: fn(&Pair<3>) -> Tensor<3>, p2: fn(&Pair<2>) -> Tensor<2>| {
+            let h0 = with_h0.then(|| ComplexTensor::new(p2(&h0r), p2(&h0i)));
+            let h = linear_recurrence_complex(
+                ComplexTensor::new(p3(&ar), p3(&ai)),
+                ComplexTensor::new(p3(&br), p3(&bi)),
+                h0,
+                reverse,
+            );
+            let loss = (h.re.clone() * p3(&w).detach()).sum() + (h.im.clone() * p3(&w).detach()).sum();
+            (h, loss.backward())
+        };
+        let (hc, gc) = run(|p| p.cpu.clone(), |p| p.cpu.clone());
+        let (hg, gg) = run(|p| p.gpu.clone(), |p| p.gpu.clone());
+        close(&format!("{tag} h.re"), &hg.re, &hc.re);
+        close(&format!("{tag} h.im"), &hg.im, &hc.im);
+        for (p, n) in [(&ar, "a.re"), (&ai, "a.im"), (&br, "b.re"), (&bi, "b.im")] {
+            close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
+        }
+        if with_h0 {
+            for (p, n) in [(&h0r, "h0.re"), (&h0i, "h0.im")] {
+                close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use ssm_core::blocks::BlockConfig;
 use ssm_core::mixers::{DEFAULT_MIXER, MixerConfig};
 use ssm_core::models::{TokenModelConfig, TokenTensors};
 use ssm_core::tasks::{Labelled, SyntheticTask};
-use ssm_core::train::{DataSource, TrainConfig, fit};
+use ssm_core::train::{DataSource, TrainConfig, Trainable, fit};
 use std::io::Write;
 
 #[test]
@@ -285,4 +285,75 @@ fn keep_best_returns_the_lowest_evaluation_and_patience_stops_the_run() {
     fit(cfg.init(&dev), &mut data, &plain, &dev).unwrap();
     assert_eq!(ssm_core::train::model_dir(&base), base.join("checkpoint"));
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Micro-batch `j` of the data-parallel test: 8 induction-heads sequences (one scored position
+/// each, so every micro-batch's mean loss has the same weight).
+fn micro(task: &SyntheticTask, j: usize) -> ssm_core::tasks::TokenBatch {
+    task.batch(8, 100 + j as u64)
+}
+
+/// The data-parallel source: micro-batch `j` on whichever device asks.
+struct Micro(SyntheticTask);
+
+impl DataSource<TokenTensors> for Micro {
+    fn train_batch(&mut self, j: usize, device: &Device) -> TokenTensors {
+        TokenTensors::new(&micro(&self.0, j), device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<TokenTensors> {
+        vec![TokenTensors::new(&self.0.batch(16, 7), device)]
+    }
+}
+
+/// The one-device equivalent of two replicas: step `s` is micro-batches 2s and 2s + 1, stacked.
+struct Stacked(SyntheticTask);
+
+impl DataSource<TokenTensors> for Stacked {
+    fn train_batch(&mut self, step: usize, device: &Device) -> TokenTensors {
+        let (a, b) = (micro(&self.0, 2 * step), micro(&self.0, 2 * step + 1));
+        let both = ssm_core::tasks::TokenBatch {
+            inputs: [a.inputs, b.inputs].concat(),
+            targets: [a.targets, b.targets].concat(),
+            batch: a.batch + b.batch,
+            len: a.len,
+        };
+        TokenTensors::new(&both, device)
+    }
+    fn eval_batches(&self, device: &Device) -> Vec<TokenTensors> {
+        Micro(self.0.clone()).eval_batches(device)
+    }
+}
+
+#[test]
+fn data_parallel_steps_equal_one_device_on_the_stacked_micro_batches() {
+    let task = SyntheticTask::InductionHeads { len: 12, vocab: 6 };
+    let cfg = one_layer_mamba(&task, 16);
+    let run = |replicas: Vec<Device>, data: &mut dyn DataSource<TokenTensors>| {
+        let dev = Device::flex().autodiff();
+        dev.seed(5);
+        let model = cfg.init(&dev);
+        // Parameters are initialised lazily: one forward fixes their values (and the order they
+        // are drawn in) the same way in every run.
+        let _ = model.loss(&Micro(task.clone()).eval_batches(&dev)[0]);
+        let tc = TrainConfig {
+            steps: 4,
+            epochs: 2,
+            lr: 3e-3,
+            warmup_steps: 1,
+            progress: false,
+            replicas,
+            ..TrainConfig::default()
+        };
+        fit(model, data, &tc, &dev).unwrap()
+    };
+    let two = run(vec![Device::flex()], &mut Micro(task.clone()));
+    let one = run(Vec::new(), &mut Stacked(task.clone()));
+    let single = run(Vec::new(), &mut Micro(task.clone()));
+    for ((s, a), (_, b)) in two.state.losses.iter().zip(&one.state.losses) {
+        assert!((a - b).abs() < 1e-5, "step {s}: loss {a} with two replicas, {b} on the stacked batch");
+    }
+    let eval = |f: &ssm_core::train::Fitted<ssm_core::models::TokenModel>| f.state.epochs.last().unwrap().eval_loss;
+    assert!((eval(&two) - eval(&one)).abs() < 1e-5, "eval loss {} vs {}", eval(&two), eval(&one));
+    // …and it is not what one device on half the data does.
+    assert!((eval(&two) - eval(&single)).abs() > 1e-4, "two replicas trained like one");
 }

@@ -76,7 +76,8 @@ pub fn has_kernels(device: &Device) -> bool {
 }
 
 /// Whether tensors on `device` run the CubeCL kernels (burn's CubeCL backend, built with the
-/// `vulkan` or `cuda` feature): the selective scan's core and the real diagonal recurrence.
+/// `vulkan` or `cuda` feature): the selective scan's core and the real and complex diagonal
+/// recurrences.
 pub fn has_gpu_kernels(device: &Device) -> bool {
     #[cfg(any(feature = "vulkan", feature = "cuda"))]
     if matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(_)) {
@@ -280,7 +281,7 @@ pub fn linear_recurrence_complex(
     for (what, s) in [("a.im", a.im.dims()), ("b.im", b.im.dims())] {
         assert_eq!(s, a.dims(), "linear_recurrence_complex: {what} shape {s:?} differs from a.re");
     }
-    if !has_kernels(&a.re.device()) {
+    if !has_kernels(&a.re.device()) && !has_gpu_kernels(&a.re.device()) {
         return reference::linear_recurrence_complex(a, b, h0, reverse);
     }
     let device = a.re.device();

@@ -15,6 +15,7 @@
 //! have seen.
 
 mod files;
+mod parallel;
 mod run;
 
 pub use files::{load_checkpoint, load_model, model_dir, resume, write_atomic, write_outputs};
@@ -54,8 +55,9 @@ impl Stats {
 }
 
 /// A model the runner can train: a scalar loss and statistics for a batch.
-pub trait Trainable: Module + Sized {
-    type Batch;
+pub trait Trainable: Module + Sized + Sync {
+    /// Sent to a replica's thread under data parallelism.
+    type Batch: Send;
     fn loss(&self, batch: &Self::Batch) -> (Tensor<1>, Stats);
 }
 
@@ -108,6 +110,10 @@ pub struct TrainConfig {
     /// always at the last) instead of at each — for runs that evaluate every few steps.
     #[serde(default)]
     pub save_every: Option<usize>,
+    /// Data parallelism: further devices, each training a replica on its own micro-batch per
+    /// step (see `parallel.rs`); empty trains on `fit`'s device alone.
+    #[serde(skip)]
+    pub replicas: Vec<Device>,
 }
 
 impl Default for TrainConfig {
@@ -129,6 +135,7 @@ impl Default for TrainConfig {
             keep_best: false,
             patience: None,
             save_every: None,
+            replicas: Vec::new(),
         }
     }
 }

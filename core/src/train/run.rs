@@ -3,6 +3,7 @@
 //! early stopping, the result.
 
 use super::files::{io_err, load_checkpoint, resume, save_checkpoint, save_model, write_outputs};
+use super::parallel::Replicas;
 use super::{
     Best, DataSource, EpochRecord, Fitted, RunState, Stats, TrainConfig, TrainError, Trainable, evals_since_best,
     evaluate,
@@ -65,6 +66,8 @@ pub(super) struct Run<M: Trainable> {
     epoch_train_time: f64,
     epoch_start: Instant,
     bar: ProgressBar,
+    /// Copies of the model on `cfg.replicas` (data parallelism; none on one device).
+    replicas: Replicas<M>,
 }
 
 impl<M: Trainable> Run<M> {
@@ -100,7 +103,9 @@ impl<M: Trainable> Run<M> {
             mark: (0, state.train_seconds),
             planned_here: false,
         });
+        let replicas = Replicas::new(&model, &cfg.replicas);
         let mut run = Run {
+            replicas,
             model,
             optim,
             spent: state.train_seconds,
@@ -166,18 +171,23 @@ impl<M: Trainable> Run<M> {
         let step = self.state.step;
         let lr = self.cfg.lr_at(step);
         let t0 = Instant::now();
-        let batch = data.train_batch(step, device);
-        let (loss, stats) = self.model.loss(&batch);
+        let (grads, stats) = if self.replicas.devices() > 1 {
+            self.replicas.gradients(&self.model, data, step, device)
+        } else {
+            let batch = data.train_batch(step, device);
+            let (loss, stats) = self.model.loss(&batch);
+            (GradientsParams::from_grads(loss.backward(), &self.model), stats)
+        };
         let lv = stats.loss();
         if !lv.is_finite() {
             return Err(self.diverged("the loss", lv));
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let g2 = squared_norm(&self.model, &grads);
         if !g2.is_finite() {
             return Err(self.diverged("the gradient norm", g2.sqrt()));
         }
         self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.replicas.broadcast(&self.model);
         let dt = t0.elapsed().as_secs_f64();
         (self.epoch_train_time, self.spent) = (self.epoch_train_time + dt, self.spent + dt);
         self.epoch_stats.add(stats);

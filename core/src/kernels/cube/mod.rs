@@ -1,12 +1,12 @@
 //! `SsmKernels` for burn's CubeCL backend (the `vulkan` and `cuda` features): the selective
-//! scan's core and the real diagonal recurrence as CubeCL kernels ([`scan`], [`recurrence`]),
-//! forward and backward, under the same `Autodiff` wrapper as the CPU kernels.
+//! scan's core and the real and complex diagonal recurrences as CubeCL kernels ([`scan`],
+//! [`recurrence`]), forward and backward, under the same `Autodiff` wrapper as the CPU kernels.
 //!
-//! The public functions in [`crate::kernels`] send only those two ops here (see
+//! The public functions in [`crate::kernels`] send only those ops here (see
 //! [`crate::kernels::has_gpu_kernels`]), and the scan only in its core form: Δ already through
-//! bias and softplus, no skip, no gate (`opts` ⊆ `HAS_H0`). The complex recurrence, WKV, the
-//! causal convolution and the decoding product take the tensor-op reference on these devices,
-//! so their trait methods are never reached.
+//! bias and softplus, no skip, no gate (`opts` ⊆ `HAS_H0`). WKV, the causal convolution and the
+//! decoding product take the tensor-op reference on these devices, so their trait methods are
+//! never reached.
 
 pub mod recurrence;
 pub mod scan;
@@ -120,31 +120,32 @@ impl SsmKernels for CubeBackend {
     }
 
     fn linear_recurrence_complex(
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: bool,
-        _: bool,
+        a_re: FloatTensor<Self>,
+        a_im: FloatTensor<Self>,
+        b_re: FloatTensor<Self>,
+        b_im: FloatTensor<Self>,
+        h0_re: FloatTensor<Self>,
+        h0_im: FloatTensor<Self>,
+        has_h0: bool,
+        reverse: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        not_routed("linear_recurrence_complex")
+        recurrence::forward_complex((a_re, a_im), (b_re, b_im), has_h0.then_some((h0_re, h0_im)), reverse)
     }
 
     fn linear_recurrence_complex_backward(
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: bool,
-        _: FloatTensor<Self>,
-        _: FloatTensor<Self>,
-        _: bool,
+        a_re: FloatTensor<Self>,
+        a_im: FloatTensor<Self>,
+        h_re: FloatTensor<Self>,
+        h_im: FloatTensor<Self>,
+        h0_re: FloatTensor<Self>,
+        h0_im: FloatTensor<Self>,
+        has_h0: bool,
+        dh_re: FloatTensor<Self>,
+        dh_im: FloatTensor<Self>,
+        reverse: bool,
     ) -> Vec<FloatTensor<Self>> {
-        not_routed("linear_recurrence_complex")
+        let h0 = has_h0.then_some((h0_re, h0_im));
+        recurrence::backward_complex((a_re, a_im), (h_re, h_im), h0, (dh_re, dh_im), reverse).into()
     }
 
     fn wkv(

@@ -7,6 +7,9 @@
 //! ∂b_t = ḡ_t, ∂a_t = ḡ_t h_{t−1} (h_{−1} = h0), ∂h0 = a_0 ḡ_0 — in the direction's own order.
 //! Mamba-2's chunked SSD passes its chunk states through this kernel (the intra-chunk terms are
 //! burn's CubeCL matmuls), as the Triton `_state_passing_fwd` does.
+//!
+//! The complex recurrence (LRU, S5, …) is the same walk in complex arithmetic, its backward with
+//! conjugates: ḡ_t = ∂h_t + conj(a_{t+1}) ḡ_{t+1}, ∂a_t = ḡ_t conj(h_{t−1}), ∂h0 = conj(a_0) ḡ_0.
 
 use super::at3;
 use burn::backend::cubecl::dtype_to_storage_type;
@@ -88,6 +91,104 @@ fn recurrence_backward_kernel<F: Float>(
     gh0[ABSOLUTE_POS] = carry;
 }
 
+#[cube(launch)]
+fn complex_recurrence_kernel<F: Float>(
+    a_re: &Tensor<F>,
+    a_im: &Tensor<F>,
+    b_re: &Tensor<F>,
+    b_im: &Tensor<F>,
+    h0_re: &Tensor<F>,
+    h0_im: &Tensor<F>,
+    h_re: &mut Tensor<F>,
+    h_im: &mut Tensor<F>,
+    has_h0: u32,
+    reverse: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let (len, ch) = (a_re.shape(1), a_re.shape(2));
+    if ABSOLUTE_POS >= a_re.shape(0) * ch {
+        terminate!();
+    }
+    let bi = ABSOLUTE_POS / ch;
+    let c = ABSOLUTE_POS % ch;
+    let mut sr = F::new(0.0);
+    let mut si = F::new(0.0);
+    if has_h0 == 1 {
+        sr = h0_re[bi * h0_re.stride(0) + c * h0_re.stride(1)];
+        si = h0_im[bi * h0_im.stride(0) + c * h0_im.stride(1)];
+    }
+    for s in 0..len {
+        let t = time_of(s, len, reverse);
+        let (ar, ai) = (a_re[at3::<F>(a_re, bi, t, c)], a_im[at3::<F>(a_im, bi, t, c)]);
+        let nr = ar * sr - ai * si + b_re[at3::<F>(b_re, bi, t, c)];
+        si = ar * si + ai * sr + b_im[at3::<F>(b_im, bi, t, c)];
+        sr = nr;
+        let o = (bi * len + t) * ch + c;
+        h_re[o] = sr;
+        h_im[o] = si;
+    }
+}
+
+#[cube(launch)]
+fn complex_recurrence_backward_kernel<F: Float>(
+    a_re: &Tensor<F>,
+    a_im: &Tensor<F>,
+    h_re: &Tensor<F>,
+    h_im: &Tensor<F>,
+    h0_re: &Tensor<F>,
+    h0_im: &Tensor<F>,
+    g_re: &Tensor<F>,
+    g_im: &Tensor<F>,
+    ga_re: &mut Tensor<F>,
+    ga_im: &mut Tensor<F>,
+    gb_re: &mut Tensor<F>,
+    gb_im: &mut Tensor<F>,
+    gh0_re: &mut Tensor<F>,
+    gh0_im: &mut Tensor<F>,
+    has_h0: u32,
+    reverse: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let (len, ch) = (a_re.shape(1), a_re.shape(2));
+    if ABSOLUTE_POS >= a_re.shape(0) * ch {
+        terminate!();
+    }
+    let bi = ABSOLUTE_POS / ch;
+    let c = ABSOLUTE_POS % ch;
+    let mut fr = F::new(0.0);
+    let mut fi = F::new(0.0);
+    if has_h0 == 1 {
+        fr = h0_re[bi * h0_re.stride(0) + c * h0_re.stride(1)];
+        fi = h0_im[bi * h0_im.stride(0) + c * h0_im.stride(1)];
+    }
+    // conj(a_{s+1}) ḡ_{s+1}, carried down from the step after.
+    let mut cr = F::new(0.0);
+    let mut ci = F::new(0.0);
+    for ss in 0..len {
+        let s = len - 1 - ss;
+        let t = time_of(s, len, reverse);
+        let xr = g_re[at3::<F>(g_re, bi, t, c)] + cr;
+        let xi = g_im[at3::<F>(g_im, bi, t, c)] + ci;
+        let mut pr = fr;
+        let mut pi = fi;
+        if s > 0 {
+            let tp = time_of(s - 1, len, reverse);
+            pr = h_re[at3::<F>(h_re, bi, tp, c)];
+            pi = h_im[at3::<F>(h_im, bi, tp, c)];
+        }
+        let o = (bi * len + t) * ch + c;
+        gb_re[o] = xr;
+        gb_im[o] = xi;
+        ga_re[o] = xr * pr + xi * pi;
+        ga_im[o] = xi * pr - xr * pi;
+        let (ar, ai) = (a_re[at3::<F>(a_re, bi, t, c)], a_im[at3::<F>(a_im, bi, t, c)]);
+        cr = ar * xr + ai * xi;
+        ci = ar * xi - ai * xr;
+    }
+    gh0_re[ABSOLUTE_POS] = cr;
+    gh0_im[ABSOLUTE_POS] = ci;
+}
+
 fn empty_like(t: &CubeTensor) -> CubeTensor {
     empty_device_contiguous_dtype(t.client.clone(), t.device.clone(), t.shape(), t.dtype)
 }
@@ -157,4 +258,70 @@ pub fn backward(
         dtype_to_storage_type(dtype),
     );
     [ga, gb, gh0]
+}
+
+/// A complex tensor as its (re, im) parts.
+pub type Parts = (CubeTensor, CubeTensor);
+
+/// All h_t of the complex recurrence; `h0` `[B, C]` or none (zero).
+pub fn forward_complex(a: Parts, b: Parts, h0: Option<Parts>, reverse: bool) -> Parts {
+    let (h_re, h_im) = (empty_like(&a.0), empty_like(&a.0));
+    let (count, dim) = grid(&a.0);
+    let has_h0 = h0.is_some() as u32;
+    let (h0_re, h0_im) = h0.unwrap_or_else(|| a.clone());
+    let (client, dtype) = (a.0.client.clone(), a.0.dtype);
+    complex_recurrence_kernel::launch(
+        &client,
+        count,
+        dim,
+        a.0.into_tensor_arg(),
+        a.1.into_tensor_arg(),
+        b.0.into_tensor_arg(),
+        b.1.into_tensor_arg(),
+        h0_re.into_tensor_arg(),
+        h0_im.into_tensor_arg(),
+        h_re.clone().into_tensor_arg(),
+        h_im.clone().into_tensor_arg(),
+        has_h0,
+        reverse as u32,
+        dtype_to_storage_type(dtype),
+    );
+    (h_re, h_im)
+}
+
+/// Gradients `[a_re, a_im, b_re, b_im, h0_re, h0_im]` of the complex recurrence.
+pub fn backward_complex(a: Parts, h: Parts, h0: Option<Parts>, g: Parts, reverse: bool) -> [CubeTensor; 6] {
+    let [bsz, _, ch] = a.0.shape().dims::<3>();
+    let like = || empty_like(&a.0);
+    let state =
+        || empty_device_contiguous_dtype(a.0.client.clone(), a.0.device.clone(), Shape::from(vec![bsz, ch]), a.0.dtype);
+    let out = [like(), like(), like(), like(), state(), state()];
+    let (count, dim) = grid(&a.0);
+    let has_h0 = h0.is_some() as u32;
+    let (h0_re, h0_im) = h0.unwrap_or_else(|| a.clone());
+    let (client, dtype) = (a.0.client.clone(), a.0.dtype);
+    let arg = |i: usize| out[i].clone().into_tensor_arg();
+    complex_recurrence_backward_kernel::launch(
+        &client,
+        count,
+        dim,
+        a.0.into_tensor_arg(),
+        a.1.into_tensor_arg(),
+        h.0.into_tensor_arg(),
+        h.1.into_tensor_arg(),
+        h0_re.into_tensor_arg(),
+        h0_im.into_tensor_arg(),
+        g.0.into_tensor_arg(),
+        g.1.into_tensor_arg(),
+        arg(0),
+        arg(1),
+        arg(2),
+        arg(3),
+        arg(4),
+        arg(5),
+        has_h0,
+        reverse as u32,
+        dtype_to_storage_type(dtype),
+    );
+    out
 }
