@@ -118,6 +118,8 @@ fn selective_scan_matches_the_cpu_kernel() {
         ScanCase { b: 1, d: 8, l: 130, n: 64, g: 1, extras: false },
         ScanCase { b: 3, d: 5, l: 1, n: 3, g: 1, extras: true },
         ScanCase { b: 1, d: 40, l: 64, n: 5, g: 4, extras: true },
+        // Several checkpointed segments (64 steps at N = 16), the last one ragged.
+        ScanCase { b: 1, d: 20, l: 150, n: 16, g: 1, extras: true },
     ];
     for (i, c) in cases.iter().enumerate() {
         check_scan(c, &gpu, 10 + i as u64);

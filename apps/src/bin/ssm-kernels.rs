@@ -172,6 +172,16 @@ fn timed(reps: usize, dev: &Device, mut f: impl FnMut()) -> f64 {
     })
 }
 
+/// Reads `t` back once after the timings: a device that failed (a buffer over its limits, a
+/// lost device) says so here instead of leaving the timing of work that never ran.
+fn read_back<const D: usize>(what: &str, t: Tensor<D>) {
+    if let Err(e) = t.try_into_data() {
+        let msg = format!("{e:?}");
+        eprintln!("error: {what}: the device failed: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+        std::process::exit(1);
+    }
+}
+
 fn row(name: &str, shape: &str, secs: f64, work: f64, unit: &'static str) -> Row {
     Row { name: name.into(), shape: shape.into(), secs, work, unit }
 }
@@ -192,6 +202,10 @@ fn scan_rows(args: &Args, dev: &Device) -> Vec<Row> {
         let o = selective_scan(fresh(&xa));
         drop((o.y * w.clone()).sum().backward());
     });
+    read_back("selective_scan", selective_scan(x.clone()).y);
+    let xb = fresh(&xa);
+    let grads = (selective_scan(xb.clone()).y * w.clone()).sum().backward();
+    read_back("selective_scan backward", xb.u.grad(&grads).expect("∂u"));
     // Kernel vs the tensor-op reference at a size the reference can hold in memory.
     let (rb, rd, rl) = (2.min(b), 64.min(d), 256.min(l));
     let small = scan_args(rb, rd, rl, n, dev, false);
@@ -252,6 +266,10 @@ fn recurrence_rows(args: &Args, dev: &Device) -> Vec<Row> {
     let aa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
     let xa = rand3([b, l, c], -1.0, 1.0, &adev).require_grad();
     let both = timed(reps, dev, || drop(linear_recurrence(leaf(&aa), leaf(&xa), None, false).sum().backward()));
+    read_back("linear_recurrence", linear_recurrence(a.clone(), xb.clone(), None, false));
+    let a1 = leaf(&aa);
+    let grads = linear_recurrence(a1.clone(), leaf(&xa), None, false).sum().backward();
+    read_back("linear_recurrence backward", a1.grad(&grads).expect("∂a"));
     let mut rows = vec![
         row("linear_recurrence fwd", &rshape, fwd, updates, "state-updates/s"),
         row("linear_recurrence fwd+bwd", &rshape, both, updates, "state-updates/s"),

@@ -8,11 +8,12 @@
 //! registers while the unit walks time — the CUDA kernel's layout with one row per unit instead
 //! of per block.
 //!
-//! Backward, chunked over L with the state carried between chunks: a cube holds `DC` rows of
+//! Backward, chunked over L with the state carried between chunks: a cube holds a few rows of
 //! one (batch, group). Each unit first walks time forward and stores its state at the start of
-//! every chunk of `T` steps (`[B, D, ⌈L/T⌉, N]`, 2·N/T values per input element — never
-//! B·D·L·N). It then walks the chunks backwards: recompute the chunk's T states from its
-//! checkpoint into a local array, walk them in reverse carrying the state gradient ḡ,
+//! every segment of S = K·T steps (`[units, ⌈L/S⌉, N]`: N/S values per input element — never
+//! B·D·L·N). It then walks the segments backwards: recompute the segment's K chunk-start states
+//! from its checkpoint, and per chunk (last first) its T states into a local array; walk them
+//! in reverse carrying the state gradient ḡ,
 //!   ḡ_t = ḡ_{t+1} ⊙ exp(Δ_{t+1} A) + y′_t C_t,
 //!   ∂u_t = Δ_t ⟨ḡ_t, B_t⟩,  ∂Δ_t = ⟨ḡ_t ⊙ h_{t−1} ⊙ exp(Δ_t A), A⟩ + u_t ⟨ḡ_t, B_t⟩,
 //!   ∂A += Δ_t ḡ_t ⊙ h_{t−1} ⊙ exp(Δ_t A),  ∂B_t = Σ_d Δ_t u_t ḡ_t,  ∂C_t = Σ_d y′_t h_t,
@@ -138,12 +139,15 @@ pub fn forward(x: CoreScan) -> (CubeTensor, CubeTensor) {
     (y, last)
 }
 
-/// Chunk length and rows per cube of the backward kernel: the two shared ∂B, ∂C tiles of
-/// `rows · T · N` values stay within 16 KiB (WebGPU's guaranteed workgroup storage).
-fn backward_tiling(n: usize) -> (usize, usize) {
+/// Chunk length T, chunks per checkpointed segment and rows per cube of the backward kernel:
+/// the two shared ∂B, ∂C tiles of `rows · T · N` values stay within 16 KiB (WebGPU's
+/// guaranteed workgroup storage); a unit's local arrays hold T·N states and the N-value states
+/// at its segment's chunk starts (≤ 256 values each).
+fn backward_tiling(n: usize) -> (usize, usize, usize) {
     let t = (2048 / n).clamp(1, 8);
+    let per_seg = (256 / n).clamp(1, 8);
     let rows = (2048 / (t * n)).clamp(1, 32);
-    (t, rows)
+    (t, per_seg, rows)
 }
 
 #[cube(launch)]
@@ -156,7 +160,7 @@ fn scan_backward_kernel<F: Float>(
     h0: &Tensor<F>,      // [B, D, N]
     gy: &Tensor<F>,      // [B, D, L]
     glast: &Tensor<F>,   // [B, D, N]
-    ck: &mut Tensor<F>,  // [units, chunks, N] scratch: the state at each chunk's start
+    ck: &mut Tensor<F>,  // [units, segments, N] scratch: the state at each segment's start
     gu: &mut Tensor<F>,  // [B, D, L]
     gdt: &mut Tensor<F>, // [B, D, L]
     ga: &mut Tensor<F>,  // [B, D, N] per row
@@ -166,6 +170,7 @@ fn scan_backward_kernel<F: Float>(
     has_h0: u32,
     #[comptime] n: usize,
     #[comptime] chunk: usize,
+    #[comptime] per_seg: usize,
     #[comptime] rows: usize,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -188,7 +193,8 @@ fn scan_backward_kernel<F: Float>(
     let blocks = CUBE_COUNT_X as usize;
     let unit = (CUBE_POS_Y as usize * blocks + blk) * rows + r;
     let row = b * dim + d;
-    let chunks = len.div_ceil(chunk);
+    let seg = chunk * per_seg;
+    let segs = len.div_ceil(seg);
 
     let mut av = Array::<F>::new(n);
     let mut h = Array::<F>::new(n);
@@ -200,12 +206,12 @@ fn scan_backward_kernel<F: Float>(
             h[k] = h0[at3::<F>(h0, b, d, k)];
         }
     }
-    // Forward walk: checkpoint the state at each chunk's start.
+    // Forward walk: checkpoint the state at each segment's start.
     for t in 0..len {
-        if t % chunk == 0 {
+        if t % seg == 0 {
             #[unroll]
             for k in 0..n {
-                ck[(unit * chunks + t / chunk) * n + k] = h[k];
+                ck[(unit * segs + t / seg) * n + k] = h[k];
             }
         }
         let dtt = dt[at3::<F>(dt, b, d, t)];
@@ -223,88 +229,114 @@ fn scan_backward_kernel<F: Float>(
         gh[k] = glast[at3::<F>(glast, b, d, k)];
         gak[k] = F::new(0.0);
     }
+    let mut sub = Array::<F>::new(per_seg * n);
     let mut hs = Array::<F>::new(chunk * n);
     let mut sb = Shared::<[F]>::new_slice(rows * chunk * n);
     let mut sc = Shared::<[F]>::new_slice(rows * chunk * n);
-    for cc in 0..chunks {
-        let c = chunks - 1 - cc;
-        let t0 = c * chunk;
-        let steps = if len - t0 < chunk { len - t0 } else { chunk };
-        // Recompute the chunk's states from its checkpoint.
+    for ss in 0..segs {
+        let s0 = (segs - 1 - ss) * seg;
+        let seg_steps = if len - s0 < seg { len - s0 } else { seg };
+        // The states at the segment's chunk starts, from its checkpoint.
         #[unroll]
         for k in 0..n {
-            h[k] = ck[(unit * chunks + c) * n + k];
+            h[k] = ck[(unit * segs + s0 / seg) * n + k];
         }
-        for j in 0..steps {
-            let t = t0 + j;
+        for j in 0..seg_steps {
+            let t = s0 + j;
+            if j % chunk == 0 {
+                #[unroll]
+                for k in 0..n {
+                    sub[(j / chunk) * n + k] = h[k];
+                }
+            }
             let dtt = dt[at3::<F>(dt, b, d, t)];
             let du = dtt * u[at3::<F>(u, b, d, t)];
             #[unroll]
             for k in 0..n {
                 h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
-                hs[j * n + k] = h[k];
             }
         }
-        // Reverse walk over the chunk.
-        for jj in 0..chunk {
-            let tile = (r * chunk + (chunk - 1 - jj)) * n;
-            if jj < chunk - steps {
-                #[unroll]
-                for k in 0..n {
-                    sb[tile + k] = F::new(0.0);
-                    sc[tile + k] = F::new(0.0);
-                }
-            } else {
-                let j = chunk - 1 - jj;
+        let subs = seg_steps.div_ceil(chunk);
+        for qq in 0..subs {
+            let q = subs - 1 - qq;
+            let t0 = s0 + q * chunk;
+            let steps = if len - t0 < chunk { len - t0 } else { chunk };
+            // Recompute the chunk's states from its start.
+            #[unroll]
+            for k in 0..n {
+                h[k] = sub[q * n + k];
+            }
+            for j in 0..steps {
                 let t = t0 + j;
                 let dtt = dt[at3::<F>(dt, b, d, t)];
-                let ut = u[at3::<F>(u, b, d, t)];
-                let gyt = gy[at3::<F>(gy, b, d, t)];
-                let mut sdt = F::new(0.0);
-                let mut su = F::new(0.0);
+                let du = dtt * u[at3::<F>(u, b, d, t)];
                 #[unroll]
                 for k in 0..n {
-                    let mut prev = ck[(unit * chunks + c) * n + k];
-                    if j > 0 {
-                        prev = hs[(j - 1) * n + k];
+                    h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
+                    hs[j * n + k] = h[k];
+                }
+            }
+            // Reverse walk over the chunk.
+            for jj in 0..chunk {
+                let tile = (r * chunk + (chunk - 1 - jj)) * n;
+                if jj < chunk - steps {
+                    #[unroll]
+                    for k in 0..n {
+                        sb[tile + k] = F::new(0.0);
+                        sc[tile + k] = F::new(0.0);
                     }
-                    let bk = bm[at4::<F>(bm, b, g, k, t)];
-                    let da = (dtt * av[k]).exp();
-                    let ghi = gh[k] + gyt * cm[at4::<F>(cm, b, g, k, t)];
-                    let dhp = ghi * prev * da;
-                    sdt += dhp * av[k] + ghi * bk * ut;
-                    su += ghi * bk;
-                    gak[k] += dhp * dtt;
-                    sb[tile + k] = live * ghi * dtt * ut;
-                    sc[tile + k] = live * gyt * hs[j * n + k];
-                    gh[k] = ghi * da;
-                }
-                if valid {
-                    gdt[row * len + t] = sdt;
-                    gu[row * len + t] = su * dtt;
+                } else {
+                    let j = chunk - 1 - jj;
+                    let t = t0 + j;
+                    let dtt = dt[at3::<F>(dt, b, d, t)];
+                    let ut = u[at3::<F>(u, b, d, t)];
+                    let gyt = gy[at3::<F>(gy, b, d, t)];
+                    let mut sdt = F::new(0.0);
+                    let mut su = F::new(0.0);
+                    #[unroll]
+                    for k in 0..n {
+                        let mut prev = sub[q * n + k];
+                        if j > 0 {
+                            prev = hs[(j - 1) * n + k];
+                        }
+                        let bk = bm[at4::<F>(bm, b, g, k, t)];
+                        let da = (dtt * av[k]).exp();
+                        let ghi = gh[k] + gyt * cm[at4::<F>(cm, b, g, k, t)];
+                        let dhp = ghi * prev * da;
+                        sdt += dhp * av[k] + ghi * bk * ut;
+                        su += ghi * bk;
+                        gak[k] += dhp * dtt;
+                        sb[tile + k] = live * ghi * dtt * ut;
+                        sc[tile + k] = live * gyt * hs[j * n + k];
+                        gh[k] = ghi * da;
+                    }
+                    if valid {
+                        gdt[row * len + t] = sdt;
+                        gu[row * len + t] = su * dtt;
+                    }
                 }
             }
-        }
-        sync_cube();
-        // Sum the cube's rows: unit r takes tile entries r, r + rows, …
-        let mut e = r;
-        while e < chunk * n {
-            let j = e / n;
-            let k = e % n;
-            if j < steps {
-                let mut accb = F::new(0.0);
-                let mut accc = F::new(0.0);
-                for q in 0..rows {
-                    accb += sb[q * chunk * n + e];
-                    accc += sc[q * chunk * n + e];
+            sync_cube();
+            // Sum the cube's rows: unit r takes tile entries r, r + rows, …
+            let mut e = r;
+            while e < chunk * n {
+                let j = e / n;
+                let k = e % n;
+                if j < steps {
+                    let mut accb = F::new(0.0);
+                    let mut accc = F::new(0.0);
+                    for q2 in 0..rows {
+                        accb += sb[q2 * chunk * n + e];
+                        accc += sc[q2 * chunk * n + e];
+                    }
+                    let o = ((CUBE_POS_Y as usize * blocks + blk) * n + k) * len + t0 + j;
+                    gb[o] = accb;
+                    gc[o] = accc;
                 }
-                let o = ((CUBE_POS_Y as usize * blocks + blk) * n + k) * len + t0 + j;
-                gb[o] = accb;
-                gc[o] = accc;
+                e += rows;
             }
-            e += rows;
+            sync_cube();
         }
-        sync_cube();
     }
     if valid {
         #[unroll]
@@ -320,11 +352,11 @@ fn scan_backward_kernel<F: Float>(
 /// caller sums ∂A over batch (dim 0) and ∂B, ∂C over blocks (dim 1).
 pub fn backward(x: CoreScan, gy: CubeTensor, glast: CubeTensor) -> [CubeTensor; 6] {
     let [bsz, dim, len, n, groups] = x.dims();
-    let (chunk, rows) = backward_tiling(n);
+    let (chunk, per_seg, rows) = backward_tiling(n);
     let per_group = dim / groups;
     let blocks = per_group.div_ceil(rows);
     let units = bsz * groups * blocks * rows;
-    let ck = empty(&x.u, vec![units, len.div_ceil(chunk), n]);
+    let ck = empty(&x.u, vec![units, len.div_ceil(chunk * per_seg), n]);
     let gu = empty(&x.u, vec![bsz, dim, len]);
     let gdt = empty(&x.u, vec![bsz, dim, len]);
     let ga = empty(&x.u, vec![bsz, dim, n]);
@@ -356,6 +388,7 @@ pub fn backward(x: CoreScan, gy: CubeTensor, glast: CubeTensor) -> [CubeTensor; 
         has_h0,
         n,
         chunk,
+        per_seg,
         rows,
         dtype_to_storage_type(dtype),
     );
