@@ -32,6 +32,9 @@ struct Args {
     /// State size (N).
     #[arg(long, default_value_t = 16, value_parser = ssm_apps::positive)]
     state: usize,
+    /// Channels of the recurrence benchmark (default: D·N, the scan's state count).
+    #[arg(long, value_parser = ssm_apps::positive)]
+    rec_channels: Option<usize>,
     /// Length of the FFT-convolution benchmark.
     #[arg(long, default_value_t = 4096, value_parser = ssm_apps::positive)]
     conv_len: usize,
@@ -128,17 +131,26 @@ fn main() {
     if let Some(lens) = &args.fft_sweep {
         return fft_sweep(lens, args.sweep_channels, args.reps, args.json.as_deref());
     }
-    let cpu = kernels::has_kernels(&dev);
-    let mut rows = scan_rows(&args, &dev);
-    rows.extend(recurrence_rows(&args, &dev));
-    if cpu {
-        rows.extend(scan_backward_row(&args, &dev));
-        rows.extend(conv_rows(&args, &dev));
-    }
     println!("device: {}, threads: {}", args.machine.device, rayon::current_num_threads());
     println!("{:<34} {:<24} {:>10} {:>12}  unit", "op", "shape", "ms", "G/s");
-    for r in &rows {
-        println!("{:<34} {:<24} {:>10.2} {:>12.3}  {}", r.name, r.shape, r.secs * 1e3, r.work / r.secs / 1e9, r.unit);
+    // Each group's rows print as soon as they are measured (a later failure keeps them).
+    let mut rows: Vec<Row> = Vec::new();
+    let mut groups: Vec<fn(&Args, &Device) -> Vec<Row>> = vec![scan_rows, recurrence_rows];
+    if kernels::has_kernels(&dev) {
+        groups.extend([scan_backward_row as fn(&Args, &Device) -> Vec<Row>, conv_rows]);
+    }
+    for group in groups {
+        for r in group(&args, &dev) {
+            println!(
+                "{:<34} {:<24} {:>10.2} {:>12.3}  {}",
+                r.name,
+                r.shape,
+                r.secs * 1e3,
+                r.work / r.secs / 1e9,
+                r.unit
+            );
+            rows.push(r);
+        }
     }
     let ratio = |a: &str, b: &str| {
         let f = |n: &str| rows.iter().find(|r| r.name == n).map(|r| r.secs);
@@ -255,7 +267,8 @@ fn scan_backward_row(args: &Args, dev: &Device) -> Vec<Row> {
 /// The real recurrence forward and forward + backward over C = D·N channels; on the CPU also
 /// the complex one.
 fn recurrence_rows(args: &Args, dev: &Device) -> Vec<Row> {
-    let (b, l, c, reps) = (args.batch, args.len, args.dim * args.state, args.reps);
+    let (b, l, reps) = (args.batch, args.len, args.reps);
+    let c = args.rec_channels.unwrap_or(args.dim * args.state);
     let adev = dev.clone().autodiff();
     let updates = (b * l * c) as f64;
     eprintln!("linear recurrence …");
