@@ -18,6 +18,16 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
+/// The initial state of channel `c` of batch element `bi`: `h0[bi, c]`, or 0 without one.
+#[cube]
+fn initial<F: Float>(h0: &Tensor<F>, bi: usize, c: usize, has_h0: u32) -> F {
+    let mut v = F::new(0.0);
+    if has_h0 == 1 {
+        v = h0[bi * h0.stride(0) + c * h0.stride(1)];
+    }
+    v
+}
+
 /// Time index of the `s`-th step.
 #[cube]
 fn time_of(s: usize, len: usize, reverse: u32) -> usize {
@@ -40,10 +50,7 @@ fn recurrence_kernel<F: Float>(
     }
     let bi = ABSOLUTE_POS / ch;
     let c = ABSOLUTE_POS % ch;
-    let mut state = F::new(0.0);
-    if has_h0 == 1 {
-        state = h0[bi * h0.stride(0) + c * h0.stride(1)];
-    }
+    let mut state = initial::<F>(h0, bi, c, has_h0);
     for s in 0..len {
         let t = time_of(s, len, reverse);
         state = a[at3::<F>(a, bi, t, c)] * state + b[at3::<F>(b, bi, t, c)];
@@ -70,10 +77,7 @@ fn recurrence_backward_kernel<F: Float>(
     }
     let bi = ABSOLUTE_POS / ch;
     let c = ABSOLUTE_POS % ch;
-    let mut first = F::new(0.0);
-    if has_h0 == 1 {
-        first = h0[bi * h0.stride(0) + c * h0.stride(1)];
-    }
+    let first = initial::<F>(h0, bi, c, has_h0);
     // ḡ carried from step s + 1, already multiplied by a at step s + 1.
     let mut carry = F::new(0.0);
     for ss in 0..len {
@@ -111,12 +115,8 @@ fn complex_recurrence_kernel<F: Float>(
     }
     let bi = ABSOLUTE_POS / ch;
     let c = ABSOLUTE_POS % ch;
-    let mut sr = F::new(0.0);
-    let mut si = F::new(0.0);
-    if has_h0 == 1 {
-        sr = h0_re[bi * h0_re.stride(0) + c * h0_re.stride(1)];
-        si = h0_im[bi * h0_im.stride(0) + c * h0_im.stride(1)];
-    }
+    let mut sr = initial::<F>(h0_re, bi, c, has_h0);
+    let mut si = initial::<F>(h0_im, bi, c, has_h0);
     for s in 0..len {
         let t = time_of(s, len, reverse);
         let (ar, ai) = (a_re[at3::<F>(a_re, bi, t, c)], a_im[at3::<F>(a_im, bi, t, c)]);
@@ -155,12 +155,7 @@ fn complex_recurrence_backward_kernel<F: Float>(
     }
     let bi = ABSOLUTE_POS / ch;
     let c = ABSOLUTE_POS % ch;
-    let mut fr = F::new(0.0);
-    let mut fi = F::new(0.0);
-    if has_h0 == 1 {
-        fr = h0_re[bi * h0_re.stride(0) + c * h0_re.stride(1)];
-        fi = h0_im[bi * h0_im.stride(0) + c * h0_im.stride(1)];
-    }
+    let (fr, fi) = (initial::<F>(h0_re, bi, c, has_h0), initial::<F>(h0_im, bi, c, has_h0));
     // conj(a_{s+1}) ḡ_{s+1}, carried down from the step after.
     let mut cr = F::new(0.0);
     let mut ci = F::new(0.0);

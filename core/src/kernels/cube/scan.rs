@@ -28,6 +28,51 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
+/// Row d of A into `av`, and the initial state of row (b, d) into `h` (h0, or zeros).
+#[cube]
+fn load_row<F: Float>(
+    a: &Tensor<F>,
+    h0: &Tensor<F>,
+    b: usize,
+    d: usize,
+    has_h0: u32,
+    av: &mut Array<F>,
+    h: &mut Array<F>,
+    #[comptime] n: usize,
+) {
+    #[unroll]
+    for k in 0..n {
+        av[k] = a[d * a.stride(0) + k * a.stride(1)];
+        h[k] = F::new(0.0);
+        if has_h0 == 1 {
+            h[k] = h0[at3::<F>(h0, b, d, k)];
+        }
+    }
+}
+
+/// One step of row (b, d) at time t: h ← exp(Δ_t A) ⊙ h + Δ_t u_t B_t (B of group g).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn advance<F: Float>(
+    h: &mut Array<F>,
+    av: &Array<F>,
+    u: &Tensor<F>,
+    dt: &Tensor<F>,
+    bm: &Tensor<F>,
+    b: usize,
+    d: usize,
+    g: usize,
+    t: usize,
+    #[comptime] n: usize,
+) {
+    let dtt = dt[at3::<F>(dt, b, d, t)];
+    let du = dtt * u[at3::<F>(u, b, d, t)];
+    #[unroll]
+    for k in 0..n {
+        h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
+    }
+}
+
 #[cube(launch)]
 fn scan_forward_kernel<F: Float>(
     u: &Tensor<F>,        // [B, D, L]
@@ -53,21 +98,12 @@ fn scan_forward_kernel<F: Float>(
     let g = d / (dim / bm.shape(1));
     let mut h = Array::<F>::new(n);
     let mut av = Array::<F>::new(n);
-    #[unroll]
-    for k in 0..n {
-        av[k] = a[d * a.stride(0) + k * a.stride(1)];
-        h[k] = F::new(0.0);
-        if has_h0 == 1 {
-            h[k] = h0[at3::<F>(h0, b, d, k)];
-        }
-    }
+    load_row::<F>(a, h0, b, d, has_h0, &mut av, &mut h, n);
     for t in 0..len {
-        let dtt = dt[at3::<F>(dt, b, d, t)];
-        let du = dtt * u[at3::<F>(u, b, d, t)];
+        advance::<F>(&mut h, &av, u, dt, bm, b, d, g, t, n);
         let mut acc = F::new(0.0);
         #[unroll]
         for k in 0..n {
-            h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
             acc += cm[at4::<F>(cm, b, g, k, t)] * h[k];
         }
         y[row * len + t] = acc;
@@ -198,14 +234,7 @@ fn scan_backward_kernel<F: Float>(
 
     let mut av = Array::<F>::new(n);
     let mut h = Array::<F>::new(n);
-    #[unroll]
-    for k in 0..n {
-        av[k] = a[d * a.stride(0) + k * a.stride(1)];
-        h[k] = F::new(0.0);
-        if has_h0 == 1 {
-            h[k] = h0[at3::<F>(h0, b, d, k)];
-        }
-    }
+    load_row::<F>(a, h0, b, d, has_h0, &mut av, &mut h, n);
     // Forward walk: checkpoint the state at each segment's start.
     for t in 0..len {
         if t % seg == 0 {
@@ -214,12 +243,7 @@ fn scan_backward_kernel<F: Float>(
                 ck[(unit * segs + t / seg) * n + k] = h[k];
             }
         }
-        let dtt = dt[at3::<F>(dt, b, d, t)];
-        let du = dtt * u[at3::<F>(u, b, d, t)];
-        #[unroll]
-        for k in 0..n {
-            h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
-        }
+        advance::<F>(&mut h, &av, u, dt, bm, b, d, g, t, n);
     }
 
     let mut gh = Array::<F>::new(n);
@@ -242,19 +266,13 @@ fn scan_backward_kernel<F: Float>(
             h[k] = ck[(unit * segs + s0 / seg) * n + k];
         }
         for j in 0..seg_steps {
-            let t = s0 + j;
             if j % chunk == 0 {
                 #[unroll]
                 for k in 0..n {
                     sub[(j / chunk) * n + k] = h[k];
                 }
             }
-            let dtt = dt[at3::<F>(dt, b, d, t)];
-            let du = dtt * u[at3::<F>(u, b, d, t)];
-            #[unroll]
-            for k in 0..n {
-                h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
-            }
+            advance::<F>(&mut h, &av, u, dt, bm, b, d, g, s0 + j, n);
         }
         let subs = seg_steps.div_ceil(chunk);
         for qq in 0..subs {
@@ -267,12 +285,9 @@ fn scan_backward_kernel<F: Float>(
                 h[k] = sub[q * n + k];
             }
             for j in 0..steps {
-                let t = t0 + j;
-                let dtt = dt[at3::<F>(dt, b, d, t)];
-                let du = dtt * u[at3::<F>(u, b, d, t)];
+                advance::<F>(&mut h, &av, u, dt, bm, b, d, g, t0 + j, n);
                 #[unroll]
                 for k in 0..n {
-                    h[k] = (dtt * av[k]).exp() * h[k] + du * bm[at4::<F>(bm, b, g, k, t)];
                     hs[j * n + k] = h[k];
                 }
             }
