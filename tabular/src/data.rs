@@ -8,7 +8,7 @@
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use ssm_core::error::FileError;
+use ssm_core::error::{FileError, catch_quietly};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -74,13 +74,18 @@ impl RawTable {
             return Err(FileError::new(path, "no such file"));
         }
         let comment = opts.comment.clone();
-        let df = CsvReadOptions::default()
-            .with_has_header(opts.header)
-            .with_infer_schema_length(Some(0))
-            .map_parse_options(|p| p.with_comment_prefix(comment.as_deref()).with_truncate_ragged_lines(false))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| FileError::new(path, format!("not a readable CSV ({e})")))?;
+        // polars panics on some malformed files (an unterminated quote at the end, found by
+        // ssm-fuzz): a panic is a bad file too.
+        let df = catch_quietly(|| {
+            CsvReadOptions::default()
+                .with_has_header(opts.header)
+                .with_infer_schema_length(Some(0))
+                .map_parse_options(|p| p.with_comment_prefix(comment.as_deref()).with_truncate_ragged_lines(false))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+        })
+        .map_err(|p| FileError::new(path, format!("not a readable CSV (the CSV parser failed: {p})")))?
+        .map_err(|e| FileError::new(path, format!("not a readable CSV ({e})")))?;
         let mut names: Vec<String> = df.get_column_names().iter().map(|s| s.trim().to_string()).collect();
         if let Some(given) = &opts.names {
             names = match given.len() {

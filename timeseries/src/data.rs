@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// A data problem, naming the file.
 pub use ssm_core::error::FileError as DataError;
-use ssm_core::error::FileError;
+use ssm_core::error::{FileError, catch_quietly};
 
 /// A table of `rows × vars` values (row-major), the variables' names and optional dates.
 #[derive(Debug, Clone)]
@@ -66,12 +66,17 @@ impl Table {
         if !path.is_file() {
             return Err(FileError::new(path, "no such file"));
         }
-        let df = CsvReadOptions::default()
-            .with_has_header(columns.is_none())
-            .with_infer_schema_length(Some(1000))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| FileError::new(path, format!("not a readable CSV ({e})")))?;
+        // polars panics on some malformed files (an unterminated quote at the end, found by
+        // ssm-fuzz): a panic is a bad file too.
+        let df = catch_quietly(|| {
+            CsvReadOptions::default()
+                .with_has_header(columns.is_none())
+                .with_infer_schema_length(Some(1000))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+        })
+        .map_err(|p| FileError::new(path, format!("not a readable CSV (the CSV parser failed: {p})")))?
+        .map_err(|e| FileError::new(path, format!("not a readable CSV ({e})")))?;
         let mut names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
         if let Some(cols) = columns {
             if cols.len() != names.len() {
