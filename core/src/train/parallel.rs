@@ -8,8 +8,8 @@
 //! burn 0.22 has DDP of its own (`DistributedContext`, parameters marked `set_distributed`, an
 //! all-reduce inside `backward`), but its all-reduce exists only on CUDA (NCCL) and cubecl's CPU
 //! runtime: burn-flex and wgpu refuse it, so no machine without CUDA could run or test it. This
-//! reduction moves gradients and weights with `to_device`, on any backend. Neither does more
-//! than one machine.
+//! reduction moves gradients with `to_device` and weights with `fork`, on any backend. Neither
+//! does more than one machine.
 
 use super::{DataSource, Stats, Trainable};
 use burn::module::{ModuleVisitor, Param};
