@@ -45,6 +45,27 @@ fn pair<const D: usize>(r: &mut rand::rngs::StdRng, shape: [usize; D], lo: f64, 
     Pair { cpu, gpu: Tensor::from_data(data, &gpu.clone().autodiff()).require_grad() }
 }
 
+/// Which side of a [`Pair`] a run uses.
+#[derive(Clone, Copy)]
+enum Side {
+    Cpu,
+    Gpu,
+}
+
+impl<const D: usize> Pair<D> {
+    fn on(&self, side: Side) -> Tensor<D> {
+        match side {
+            Side::Cpu => self.cpu.clone(),
+            Side::Gpu => self.gpu.clone(),
+        }
+    }
+
+    /// Its GPU gradient equals its CPU gradient (within [`TOL`]).
+    fn grads_agree(&self, what: &str, gpu: &burn::tensor::Gradients, cpu: &burn::tensor::Gradients) {
+        close(what, &self.gpu.grad(gpu).unwrap(), &self.cpu.grad(cpu).unwrap());
+    }
+}
+
 fn close<const D: usize>(what: &str, got: &Tensor<D>, want: &Tensor<D>) {
     assert_close(what, got, want, TOL);
 }
@@ -76,37 +97,31 @@ fn check_scan(c: &ScanCase, gpu: &Device, seed: u64) {
     let h0 = pair(&mut r, [c.b, c.d, c.n], -1.0, 1.0, gpu);
     let wy = pair(&mut r, [c.b, c.d, c.l], -1.0, 1.0, gpu);
     let wl = pair(&mut r, [c.b, c.d, c.n], -1.0, 1.0, gpu);
-    let run = |side: fn(&Pair<3>) -> Tensor<3>,
-               s2: fn(&Pair<2>) -> Tensor<2>,
-               s1: fn(&Pair<1>) -> Tensor<1>,
-               s4: fn(&Pair<4>) -> Tensor<4>| {
-        let mut args = ScanArgs::grouped(side(&u), side(&delta), s2(&a), s4(&bm), s4(&cm));
+    let run = |side: Side| {
+        let mut args = ScanArgs::grouped(u.on(side), delta.on(side), a.on(side), bm.on(side), cm.on(side));
         if c.extras {
-            args = args.d(s1(&skip)).z(side(&z)).delta_bias(s1(&bias)).h0(side(&h0)).softplus(true);
+            args = args.d(skip.on(side)).z(z.on(side)).delta_bias(bias.on(side)).h0(h0.on(side)).softplus(true);
         }
         let out = selective_scan(args);
         // The loss reads the final state too, so the kernel's state-gradient input is used.
-        let loss = (out.y.clone() * side(&wy).detach()).sum() + (out.last_state.clone() * side(&wl).detach()).sum();
+        let loss = (out.y.clone() * wy.on(side).detach()).sum() + (out.last_state.clone() * wl.on(side).detach()).sum();
         (out, loss.backward())
     };
-    let (oc, gc) = run(|p| p.cpu.clone(), |p| p.cpu.clone(), |p| p.cpu.clone(), |p| p.cpu.clone());
-    let (og, gg) = run(|p| p.gpu.clone(), |p| p.gpu.clone(), |p| p.gpu.clone(), |p| p.gpu.clone());
+    let (oc, gc) = run(Side::Cpu);
+    let (og, gg) = run(Side::Gpu);
     let tag = format!("scan B{} D{} L{} N{} G{} extras {}", c.b, c.d, c.l, c.n, c.g, c.extras);
     close(&format!("{tag} y"), &og.y, &oc.y);
     close(&format!("{tag} last_state"), &og.last_state, &oc.last_state);
-    let g3 = |p: &Pair<3>, n: &str| close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
-    let g4 = |p: &Pair<4>, n: &str| close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
-    g3(&u, "u");
-    g3(&delta, "delta");
-    g4(&bm, "B");
-    g4(&cm, "C");
-    close(&format!("{tag} ∂A"), &a.gpu.grad(&gg).unwrap(), &a.cpu.grad(&gc).unwrap());
+    u.grads_agree(&format!("{tag} ∂u"), &gg, &gc);
+    delta.grads_agree(&format!("{tag} ∂delta"), &gg, &gc);
+    bm.grads_agree(&format!("{tag} ∂B"), &gg, &gc);
+    cm.grads_agree(&format!("{tag} ∂C"), &gg, &gc);
+    a.grads_agree(&format!("{tag} ∂A"), &gg, &gc);
     if c.extras {
-        g3(&z, "z");
-        g3(&h0, "h0");
-        for (p, n) in [(&skip, "D"), (&bias, "delta_bias")] {
-            close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
-        }
+        z.grads_agree(&format!("{tag} ∂z"), &gg, &gc);
+        h0.grads_agree(&format!("{tag} ∂h0"), &gg, &gc);
+        skip.grads_agree(&format!("{tag} ∂D"), &gg, &gc);
+        bias.grads_agree(&format!("{tag} ∂delta_bias"), &gg, &gc);
     }
 }
 
@@ -140,18 +155,18 @@ fn linear_recurrence_matches_the_cpu_kernel() {
         let h0 = pair(&mut r, [b, ch], -1.0, 1.0, &gpu);
         let w = pair(&mut r, [b, l, ch], -1.0, 1.0, &gpu);
         let tag = format!("recurrence B{b} L{l} C{ch} h0 {with_h0} reverse {reverse}");
-        let run = |pick: fn(&Pair<3>) -> Tensor<3>, h: Option<Tensor<2>>| {
-            let out = linear_recurrence(pick(&a), pick(&x), h, reverse);
-            let grads = (out.clone() * pick(&w).detach()).sum().backward();
+        let run = |side: Side| {
+            let out = linear_recurrence(a.on(side), x.on(side), with_h0.then(|| h0.on(side)), reverse);
+            let grads = (out.clone() * w.on(side).detach()).sum().backward();
             (out, grads)
         };
-        let (hc, gc) = run(|p| p.cpu.clone(), with_h0.then(|| h0.cpu.clone()));
-        let (hg, gg) = run(|p| p.gpu.clone(), with_h0.then(|| h0.gpu.clone()));
+        let (hc, gc) = run(Side::Cpu);
+        let (hg, gg) = run(Side::Gpu);
         close(&format!("{tag} h"), &hg, &hc);
-        close(&format!("{tag} ∂a"), &a.gpu.grad(&gg).unwrap(), &a.cpu.grad(&gc).unwrap());
-        close(&format!("{tag} ∂b"), &x.gpu.grad(&gg).unwrap(), &x.cpu.grad(&gc).unwrap());
+        a.grads_agree(&format!("{tag} ∂a"), &gg, &gc);
+        x.grads_agree(&format!("{tag} ∂b"), &gg, &gc);
         if with_h0 {
-            close(&format!("{tag} ∂h0"), &h0.gpu.grad(&gg).unwrap(), &h0.cpu.grad(&gc).unwrap());
+            h0.grads_agree(&format!("{tag} ∂h0"), &gg, &gc);
         }
     }
 }
@@ -166,28 +181,23 @@ fn complex_recurrence_matches_the_cpu_kernel() {
             .map(|(lo, hi)| pair(&mut r, [b, l, ch], lo, hi, &gpu));
         let (h0r, h0i) = (pair(&mut r, [b, ch], -1.0, 1.0, &gpu), pair(&mut r, [b, ch], -1.0, 1.0, &gpu));
         let tag = format!("complex recurrence B{b} L{l} C{ch} h0 {with_h0} reverse {reverse}");
-        let run = |p3: fn(&Pair<3>) -> Tensor<3>, p2: fn(&Pair<2>) -> Tensor<2>| {
-            let h0 = with_h0.then(|| ComplexTensor::new(p2(&h0r), p2(&h0i)));
-            let h = linear_recurrence_complex(
-                ComplexTensor::new(p3(&ar), p3(&ai)),
-                ComplexTensor::new(p3(&br), p3(&bi)),
-                h0,
-                reverse,
-            );
-            let loss = (h.re.clone() * p3(&w).detach()).sum() + (h.im.clone() * p3(&w).detach()).sum();
+        let run = |side: Side| {
+            let complex = |re: &Pair<3>, im: &Pair<3>| ComplexTensor::new(re.on(side), im.on(side));
+            let h0 = with_h0.then(|| ComplexTensor::new(h0r.on(side), h0i.on(side)));
+            let h = linear_recurrence_complex(complex(&ar, &ai), complex(&br, &bi), h0, reverse);
+            let loss = (h.re.clone() * w.on(side).detach()).sum() + (h.im.clone() * w.on(side).detach()).sum();
             (h, loss.backward())
         };
-        let (hc, gc) = run(|p| p.cpu.clone(), |p| p.cpu.clone());
-        let (hg, gg) = run(|p| p.gpu.clone(), |p| p.gpu.clone());
+        let (hc, gc) = run(Side::Cpu);
+        let (hg, gg) = run(Side::Gpu);
         close(&format!("{tag} h.re"), &hg.re, &hc.re);
         close(&format!("{tag} h.im"), &hg.im, &hc.im);
         for (p, n) in [(&ar, "a.re"), (&ai, "a.im"), (&br, "b.re"), (&bi, "b.im")] {
-            close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
+            p.grads_agree(&format!("{tag} ∂{n}"), &gg, &gc);
         }
         if with_h0 {
-            for (p, n) in [(&h0r, "h0.re"), (&h0i, "h0.im")] {
-                close(&format!("{tag} ∂{n}"), &p.gpu.grad(&gg).unwrap(), &p.cpu.grad(&gc).unwrap());
-            }
+            h0r.grads_agree(&format!("{tag} ∂h0.re"), &gg, &gc);
+            h0i.grads_agree(&format!("{tag} ∂h0.im"), &gg, &gc);
         }
     }
 }

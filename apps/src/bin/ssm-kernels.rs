@@ -188,9 +188,7 @@ fn timed(reps: usize, dev: &Device, mut f: impl FnMut()) -> f64 {
 /// lost device) says so here instead of leaving the timing of work that never ran.
 fn read_back<const D: usize>(what: &str, t: Tensor<D>) {
     if let Err(e) = t.try_into_data() {
-        let msg = format!("{e:?}");
-        eprintln!("error: {what}: the device failed: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
-        std::process::exit(1);
+        ssm_apps::exit_on_error(Err(anyhow::anyhow!("{what}: the device failed: {e:?}")));
     }
 }
 

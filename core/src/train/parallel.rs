@@ -45,7 +45,8 @@ impl<M: Trainable> Replicas<M> {
     }
 
     /// The averaged gradients (on `device`) and the summed tallies of one step: micro-batch
-    /// `step · k + i` on device i, the first (`model`, `device`) on the calling thread.
+    /// `step · k + i` on device i, the first (`model`, `device`) on the calling thread. With
+    /// one device, simply the step's batch.
     pub(super) fn gradients(
         &self,
         model: &M,
@@ -55,6 +56,9 @@ impl<M: Trainable> Replicas<M> {
     ) -> (GradientsParams, Stats) {
         let k = self.devices();
         let first = data.train_batch(step * k, device);
+        if k == 1 {
+            return one_batch(model, &first);
+        }
         let others: Vec<M::Batch> =
             self.copies.iter().enumerate().map(|(i, (_, d))| data.train_batch(step * k + i + 1, d)).collect();
         let (mut grads, mut stats, rest) = std::thread::scope(|s| {

@@ -171,13 +171,7 @@ impl<M: Trainable> Run<M> {
         let step = self.state.step;
         let lr = self.cfg.lr_at(step);
         let t0 = Instant::now();
-        let (grads, stats) = if self.replicas.devices() > 1 {
-            self.replicas.gradients(&self.model, data, step, device)
-        } else {
-            let batch = data.train_batch(step, device);
-            let (loss, stats) = self.model.loss(&batch);
-            (GradientsParams::from_grads(loss.backward(), &self.model), stats)
-        };
+        let (grads, stats) = self.replicas.gradients(&self.model, data, step, device);
         let lv = stats.loss();
         if !lv.is_finite() {
             return Err(self.diverged("the loss", lv));

@@ -15,7 +15,7 @@ use super::ops::{HAS_H0, SsmKernels};
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Shape, TensorMetadata, tensor::FloatTensor};
 use burn_cubecl::CubeBackend;
-use burn_cubecl::ops::numeric::zeros_client;
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
@@ -31,6 +31,20 @@ fn at3<F: Float>(t: &Tensor<F>, i: usize, j: usize, k: usize) -> usize {
 #[cube]
 fn at4<F: Float>(t: &Tensor<F>, i: usize, j: usize, k: usize, l: usize) -> usize {
     i * t.stride(0) + j * t.stride(1) + k * t.stride(2) + l * t.stride(3)
+}
+
+/// A contiguous, uninitialised tensor of `shape` on `like`'s device and of its dtype (a kernel
+/// output).
+fn empty(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), like.dtype)
+}
+
+/// An optional kernel input and its flag: the input (1), or a stand-in the kernel never reads (0).
+fn flagged<T>(input: Option<T>, stand_in: impl FnOnce() -> T) -> (T, u32) {
+    match input {
+        Some(t) => (t, 1),
+        None => (stand_in(), 0),
+    }
 }
 
 fn not_routed(op: &str) -> ! {

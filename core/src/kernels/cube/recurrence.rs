@@ -11,10 +11,9 @@
 //! The complex recurrence (LRU, S5, …) is the same walk in complex arithmetic, its backward with
 //! conjugates: ḡ_t = ∂h_t + conj(a_{t+1}) ḡ_{t+1}, ∂a_t = ḡ_t conj(h_{t−1}), ∂h0 = conj(a_0) ḡ_0.
 
-use super::at3;
+use super::{at3, empty, flagged};
+use burn::backend::TensorMetadata;
 use burn::backend::cubecl::dtype_to_storage_type;
-use burn::backend::{Shape, TensorMetadata};
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
@@ -185,7 +184,7 @@ fn complex_recurrence_backward_kernel<F: Float>(
 }
 
 fn empty_like(t: &CubeTensor) -> CubeTensor {
-    empty_device_contiguous_dtype(t.client.clone(), t.device.clone(), t.shape(), t.dtype)
+    empty(t, t.shape().to_vec())
 }
 
 const UNITS_PER_CUBE: u32 = 64;
@@ -200,10 +199,7 @@ fn grid(a: &CubeTensor) -> (CubeCount, CubeDim) {
 pub fn forward(a: CubeTensor, b: CubeTensor, h0: Option<CubeTensor>, reverse: bool) -> CubeTensor {
     let h = empty_like(&a);
     let (count, dim) = grid(&a);
-    let (h0, has_h0) = match h0 {
-        Some(t) => (t, 1),
-        None => (a.clone(), 0),
-    };
+    let (h0, has_h0) = flagged(h0, || a.clone());
     let (client, dtype) = (a.client.clone(), a.dtype);
     recurrence_kernel::launch(
         &client,
@@ -230,12 +226,9 @@ pub fn backward(
 ) -> [CubeTensor; 3] {
     let [bsz, _, ch] = a.shape().dims::<3>();
     let (ga, gb) = (empty_like(&a), empty_like(&a));
-    let gh0 = empty_device_contiguous_dtype(a.client.clone(), a.device.clone(), Shape::from(vec![bsz, ch]), a.dtype);
+    let gh0 = empty(&a, vec![bsz, ch]);
     let (count, dim) = grid(&a);
-    let (h0, has_h0) = match h0 {
-        Some(t) => (t, 1),
-        None => (a.clone(), 0),
-    };
+    let (h0, has_h0) = flagged(h0, || a.clone());
     let (client, dtype) = (a.client.clone(), a.dtype);
     recurrence_backward_kernel::launch(
         &client,
@@ -262,8 +255,7 @@ pub type Parts = (CubeTensor, CubeTensor);
 pub fn forward_complex(a: Parts, b: Parts, h0: Option<Parts>, reverse: bool) -> Parts {
     let (h_re, h_im) = (empty_like(&a.0), empty_like(&a.0));
     let (count, dim) = grid(&a.0);
-    let has_h0 = h0.is_some() as u32;
-    let (h0_re, h0_im) = h0.unwrap_or_else(|| a.clone());
+    let ((h0_re, h0_im), has_h0) = flagged(h0, || a.clone());
     let (client, dtype) = (a.0.client.clone(), a.0.dtype);
     complex_recurrence_kernel::launch(
         &client,
@@ -288,12 +280,10 @@ pub fn forward_complex(a: Parts, b: Parts, h0: Option<Parts>, reverse: bool) -> 
 pub fn backward_complex(a: Parts, h: Parts, h0: Option<Parts>, g: Parts, reverse: bool) -> [CubeTensor; 6] {
     let [bsz, _, ch] = a.0.shape().dims::<3>();
     let like = || empty_like(&a.0);
-    let state =
-        || empty_device_contiguous_dtype(a.0.client.clone(), a.0.device.clone(), Shape::from(vec![bsz, ch]), a.0.dtype);
+    let state = || empty(&a.0, vec![bsz, ch]);
     let out = [like(), like(), like(), like(), state(), state()];
     let (count, dim) = grid(&a.0);
-    let has_h0 = h0.is_some() as u32;
-    let (h0_re, h0_im) = h0.unwrap_or_else(|| a.clone());
+    let ((h0_re, h0_im), has_h0) = flagged(h0, || a.clone());
     let (client, dtype) = (a.0.client.clone(), a.0.dtype);
     let arg = |i: usize| out[i].clone().into_tensor_arg();
     complex_recurrence_backward_kernel::launch(

@@ -21,10 +21,9 @@
 //! atomics, which WGSL lacks). Per-cube partial sums of ∂B, ∂C and per-row ∂A are summed over
 //! cubes and batch by tensor ops.
 
-use super::{at3, at4};
+use super::{at3, at4, empty, flagged};
+use burn::backend::TensorMetadata;
 use burn::backend::cubecl::dtype_to_storage_type;
-use burn::backend::{Shape, TensorMetadata};
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
@@ -133,15 +132,8 @@ impl CoreScan {
 
     /// The h0 argument: the state, or (absent) `u` itself, never read.
     fn h0_arg(&self) -> (CubeTensor, u32) {
-        match &self.h0 {
-            Some(h) => (h.clone(), 1),
-            None => (self.u.clone(), 0),
-        }
+        flagged(self.h0.clone(), || self.u.clone())
     }
-}
-
-fn empty(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
-    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), like.dtype)
 }
 
 /// Units per cube of the forward kernel.
