@@ -151,6 +151,9 @@ const CASES: &[Case] = &[
     Case { b: 2, d: 4, l: 5, n: 9, g: 2, optional: true, softplus: true },
     Case { b: 1, d: 2, l: 6, n: 16, g: 1, optional: false, softplus: false },
     Case { b: 3, d: 6, l: 33, n: 8, g: 3, optional: false, softplus: true },
+    // N = 2·W and 4·W of the AVX-512 f32 kernel (its state-in-registers paths).
+    Case { b: 1, d: 2, l: 4, n: 32, g: 1, optional: true, softplus: true },
+    Case { b: 1, d: 1, l: 3, n: 64, g: 1, optional: false, softplus: true },
 ];
 
 /// Finite-difference check of every input's gradient through the kernel (f64).

@@ -140,6 +140,33 @@ impl Table {
     pub fn column(&self, v: usize, r: Range<usize>) -> Vec<f32> {
         r.map(|i| self.values[i * self.vars() + v]).collect()
     }
+
+    /// Rows per day, when the dates advance by one fixed step that divides a day into at least
+    /// two rows (hourly: 24, 15 minutes: 96, 10 minutes: 144); `None` without dates, for daily or
+    /// coarser data, or when the first steps differ.
+    pub fn rows_per_day(&self) -> Option<usize> {
+        let d = self.dates.as_ref()?;
+        let t: Vec<i64> = d.iter().take(3).map(|s| seconds(s)).collect::<Option<_>>()?;
+        let step = *t.get(1)? - t[0];
+        let ok = step > 0 && t.get(2).is_none_or(|t2| t2 - t[1] == step) && 86_400 % step == 0;
+        (ok && step < 86_400).then(|| (86_400 / step) as usize)
+    }
+}
+
+/// Seconds since 1970-01-01 of `YYYY-MM-DD[ HH:MM[:SS]]` (`/` and `T` accepted as separators).
+fn seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (day, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00"));
+    let ymd: Vec<i64> = day.split(['-', '/']).map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<i64> = time.split(':').map(|p| p.parse::<f64>().ok().map(|v| v as i64)).collect::<Option<_>>()?;
+    let ([y, m, dd], [h, mi, rest @ ..]) = (ymd.as_slice(), hms.as_slice()) else { return None };
+    // Days from the civil date (Howard Hinnant's `days_from_civil`).
+    let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + dd - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + rest.first().copied().unwrap_or(0))
 }
 
 /// How a series is cut into train / validation / test.
@@ -252,6 +279,8 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone)]
 pub struct Segment {
     pub values: Vec<f32>,
+    /// The segment's first row in the table.
+    pub first_row: usize,
     pub rows: usize,
     pub vars: usize,
     pub targets: Vec<usize>,
@@ -305,6 +334,7 @@ impl Splits {
         };
         let seg = |r: &Range<usize>| Segment {
             values: r.clone().flat_map(|i| cols.iter().map(move |&c| (i, c))).map(|(i, c)| z[i * all + c]).collect(),
+            first_row: r.start,
             rows: r.len(),
             vars: cols.len(),
             targets: targets.clone(),
@@ -321,5 +351,41 @@ impl Splits {
             names: cols.iter().map(|&c| t.names[c].clone()).collect(),
             ranges,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(dates: &[&str]) -> Table {
+        let rows = dates.len();
+        Table {
+            names: vec!["a".into()],
+            dates: Some(dates.iter().map(|d| d.to_string()).collect()),
+            values: vec![0.0; rows],
+            rows,
+        }
+    }
+
+    #[test]
+    fn rows_per_day_from_the_date_step() {
+        assert_eq!(
+            table(&["2016-07-01 00:00:00", "2016-07-01 01:00:00", "2016-07-01 02:00:00"]).rows_per_day(),
+            Some(24)
+        );
+        assert_eq!(table(&["2016-07-01 23:45", "2016-07-02 00:00", "2016-07-02 00:15"]).rows_per_day(), Some(96));
+        assert_eq!(table(&["2020/12/31 23:50", "2021/01/01 00:00"]).rows_per_day(), Some(144));
+        // Daily data, uneven steps, no dates, unparsable dates: no daily cycle.
+        assert_eq!(table(&["1990-01-01", "1990-01-02", "1990-01-03"]).rows_per_day(), None);
+        assert_eq!(table(&["2016-07-01 00:00", "2016-07-01 01:00", "2016-07-01 03:00"]).rows_per_day(), None);
+        assert_eq!(table(&["x", "y"]).rows_per_day(), None);
+        assert_eq!(Table::generated().rows_per_day(), None);
+    }
+
+    #[test]
+    fn seconds_across_a_leap_day() {
+        assert_eq!(seconds("1970-01-01 00:00:01"), Some(1));
+        assert_eq!(seconds("2016-03-01 00:00").unwrap() - seconds("2016-02-28 00:00").unwrap(), 2 * 86_400);
     }
 }

@@ -22,6 +22,7 @@ pub fn forecast_batch(seg: &Segment, idx: &[usize], l: usize, h: usize, device: 
     ForecastBatch {
         x: Tensor::from_data(TensorData::new(xs, [b, l, v]), device),
         y: Tensor::from_data(TensorData::new(ys, [b, h, v]), device),
+        starts: idx.iter().map(|&i| seg.first_row + i).collect(),
         targets: seg.targets.clone(),
     }
 }
@@ -86,7 +87,7 @@ pub fn forecast_metrics(
     let (mut se, mut ae, mut count) = (0f64, 0f64, 0usize);
     for c in (0..n).collect::<Vec<_>>().chunks(256) {
         let b = forecast_batch(seg, c, l, h, device);
-        let pred = b.select(model.forward(b.x.clone()));
+        let pred = b.select(model.forward(b.x.clone(), &b.starts));
         let truth = b.select(b.y.clone());
         let d = (pred - truth).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         se += d.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();

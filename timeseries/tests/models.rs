@@ -1,12 +1,13 @@
 //! Forecaster shapes, DLinear's decomposition, a model overfitting a tiny series, and the
 //! classifier's invariance to right padding.
 
+use burn::module::Param;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::blocks::BlockConfig;
 use ssm_core::fixtures::{max_abs_diff, values_f32 as vals};
 use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{DataSource, TrainConfig, fit};
-use ssm_timeseries::models::{ClassifierConfig, ForecastBatch, ForecastConfig, SMambaConfig};
+use ssm_timeseries::models::{ClassifierConfig, Cycle, ForecastBatch, ForecastConfig, Normalised, SMambaConfig};
 
 fn dev() -> Device {
     Device::flex()
@@ -43,7 +44,7 @@ fn every_forecaster_maps_lookback_to_horizon() {
 #[test]
 fn dlinear_decomposition_adds_back_up() {
     let m = ForecastConfig::by_name("dlinear", 30, 6, 3, mixer(DEFAULT_MIXER)).unwrap().init(&dev());
-    let ssm_timeseries::models::ForecastModel::Dlinear(d) = m else { unreachable!() };
+    let ssm_timeseries::models::ForecastNet::Dlinear(d) = m else { unreachable!() };
     let x = Tensor::<3>::random([2, 30, 3], Distribution::Normal(0.0, 1.0), &dev());
     let (s, t) = d.decompose(x.clone());
     let diff = max_abs_diff(&vals(s + t.clone()), &vals(x.clone()));
@@ -67,6 +68,7 @@ impl Tiny {
         ForecastBatch {
             x: Tensor::from_data(TensorData::new(self.x.clone(), [4, self.l, 2]), device),
             y: Tensor::from_data(TensorData::new(self.y.clone(), [4, self.h, 2]), device),
+            starts: (0..4).map(|w| w * (self.l + self.h)).collect(),
             targets: vec![0, 1],
         }
     }
@@ -106,10 +108,37 @@ fn s_mamba_overfits_a_tiny_series() {
         progress: false,
         ..TrainConfig::default()
     };
-    let fitted = fit(cfg.init(&ad), &mut data, &tc, &ad).unwrap();
+    let fitted = fit(cfg.init_forecaster(0, 2, &ad), &mut data, &tc, &ad).unwrap();
     let first = fitted.state.losses[0].1;
     let last = fitted.state.epochs.last().unwrap().eval_loss;
     assert!(last < 0.1 * first, "MSE {first} → {last}");
+}
+
+#[test]
+fn the_cycle_is_taken_out_of_the_lookback_and_put_back_into_the_forecast() {
+    let (w, v, l, h) = (5, 2, 7, 3);
+    let q: Vec<f32> = (0..w * v).map(|i| i as f32).collect();
+    let cycle = Cycle { q: Param::from_tensor(Tensor::from_data(TensorData::new(q.clone(), [w, v]), &dev())) };
+    // Q[(s + offset + k) mod W] for windows starting at rows 3 and 9.
+    let got = vals(cycle.at(&[3, 9], 2, 4));
+    let want: Vec<f32> = [3usize, 9]
+        .iter()
+        .flat_map(|s| (0..4).flat_map(move |k| (0..v).map(move |j| ((s + 2 + k) % w, j))))
+        .map(|(r, j)| q[r * v + j])
+        .collect();
+    assert_eq!(got, want);
+    // forward = restore(net(x̃ − Q_lookback) + Q_horizon), x̃ the instance-normalised lookback,
+    // checked against the bare network.
+    let cfg = ForecastConfig::by_name("dlinear", l, h, v, mixer(DEFAULT_MIXER)).unwrap();
+    let mut m = cfg.init_forecaster(w, v, &dev());
+    m.cycle = Some(cycle);
+    let x = Tensor::<3>::random([2, l, v], Distribution::Normal(0.0, 1.0), &dev());
+    let starts = [3, 9];
+    let c = m.cycle.as_ref().unwrap();
+    let n = Normalised::new(x.clone());
+    let want = n.restore(m.net.forward(n.x.clone() - c.at(&starts, 0, l)) + c.at(&starts, l, h));
+    assert!(max_abs_diff(&vals(m.forward(x, &starts)), &vals(want)) < 1e-6);
+    assert!(cfg.init_forecaster(1, v, &dev()).cycle.is_none(), "a one-row cycle is no cycle");
 }
 
 #[test]

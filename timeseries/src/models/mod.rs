@@ -5,15 +5,18 @@
 //! * [`simba_ts`] — SiMBA-TS: variate tokens, Mamba + EinFFT.
 //! * [`temporal`] — RevIN, patching, any mixer over time per variable.
 //! * [`dlinear`] — DLinear baseline.
+//! * [`cycle`] — CycleNet's residual cycle (RCF), around any of them.
 //! * [`classifier`] — a classifier head over any backbone.
 
 pub mod classifier;
+pub mod cycle;
 pub mod dlinear;
 pub mod s_mamba;
 pub mod simba_ts;
 pub mod temporal;
 
 pub use classifier::{Classifier, ClassifierConfig};
+pub use cycle::Cycle;
 pub use dlinear::{DLinear, DLinearConfig};
 pub use s_mamba::{SMamba, SMambaConfig};
 pub use simba_ts::{SimbaTs, SimbaTsConfig};
@@ -66,26 +69,32 @@ impl ForecastConfig {
         }
     }
 
-    pub fn init(&self, device: &Device) -> ForecastModel {
+    pub fn init(&self, device: &Device) -> ForecastNet {
         match self {
-            Self::SMamba(c) => ForecastModel::SMamba(c.init(device)),
-            Self::Simba(c) => ForecastModel::Simba(c.init(device)),
-            Self::Dlinear(c) => ForecastModel::Dlinear(c.init(device)),
-            Self::Temporal(c) => ForecastModel::Temporal(c.init(device)),
+            Self::SMamba(c) => ForecastNet::SMamba(c.init(device)),
+            Self::Simba(c) => ForecastNet::Simba(c.init(device)),
+            Self::Dlinear(c) => ForecastNet::Dlinear(c.init(device)),
+            Self::Temporal(c) => ForecastNet::Temporal(c.init(device)),
         }
+    }
+
+    /// The forecaster: this network, around a residual cycle of `cycle` rows over `vars`
+    /// variables when `cycle` > 1.
+    pub fn init_forecaster(&self, cycle: usize, vars: usize, device: &Device) -> ForecastModel {
+        ForecastModel { net: self.init(device), cycle: (cycle > 1).then(|| Cycle::new(cycle, vars, device)) }
     }
 }
 
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum ForecastModel {
+pub enum ForecastNet {
     SMamba(SMamba),
     Simba(SimbaTs),
     Dlinear(DLinear),
     Temporal(Temporal),
 }
 
-impl ForecastModel {
+impl ForecastNet {
     /// `x` `[B, L, V]` → `[B, H, V]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self {
@@ -94,6 +103,26 @@ impl ForecastModel {
             Self::Dlinear(m) => m.forward(x),
             Self::Temporal(m) => m.forward(x),
         }
+    }
+}
+
+/// A forecasting network, optionally around a residual cycle ([`cycle`]).
+#[derive(Module, Debug)]
+pub struct ForecastModel {
+    pub net: ForecastNet,
+    pub cycle: Option<Cycle>,
+}
+
+impl ForecastModel {
+    /// `x` `[B, L, V]`, the windows' first rows in the table → `[B, H, V]`.
+    pub fn forward(&self, x: Tensor<3>, starts: &[usize]) -> Tensor<3> {
+        let Some(cycle) = &self.cycle else { return self.net.forward(x) };
+        let [_, l, _] = x.dims();
+        // CycleNet's order: instance normalisation first, the cycle in normalised units.
+        let n = Normalised::new(x);
+        let y = self.net.forward(n.x.clone() - cycle.at(starts, 0, l));
+        let h = y.dims()[1];
+        n.restore(y + cycle.at(starts, l, h))
     }
 }
 
@@ -118,11 +147,13 @@ impl Normalised {
     }
 }
 
-/// Lookbacks `[B, L, V]`, futures `[B, H, V]` and the target variables scored.
+/// Lookbacks `[B, L, V]`, futures `[B, H, V]`, each window's first row in the table and the
+/// target variables scored.
 #[derive(Debug, Clone)]
 pub struct ForecastBatch {
     pub x: Tensor<3>,
     pub y: Tensor<3>,
+    pub starts: Vec<usize>,
     pub targets: Vec<usize>,
 }
 
@@ -143,7 +174,7 @@ impl Trainable for ForecastModel {
     type Batch = ForecastBatch;
     /// Mean squared error over the target variables (z-scored).
     fn loss(&self, b: &ForecastBatch) -> (Tensor<1>, Stats) {
-        let pred = b.select(self.forward(b.x.clone()));
+        let pred = b.select(self.forward(b.x.clone(), &b.starts));
         let truth = b.select(b.y.clone());
         let n = pred.shape().num_elements();
         let mse = (pred - truth).powi_scalar(2).mean();

@@ -96,6 +96,12 @@ fn row_forward<T: Real, const W: usize>(
     let l = u.len();
     assert!(dt.len() == l && y.len() == l && h.len() == n);
     assert!(bt.len() == l * n && ct.len() == l * n);
+    match n / W {
+        1 if n == W => return row_forward_regs::<T, W, 1>(u, dt, a, bt, ct, d_skip, h, y, hist),
+        2 if n == 2 * W => return row_forward_regs::<T, W, 2>(u, dt, a, bt, ct, d_skip, h, y, hist),
+        4 if n == 4 * W => return row_forward_regs::<T, W, 4>(u, dt, a, bt, ct, d_skip, h, y, hist),
+        _ => {}
+    }
     let full = n - n % W;
     for t in 0..l {
         let dtt = dt[t];
@@ -132,6 +138,53 @@ fn row_forward<T: Real, const W: usize>(
             }
         }
         y[t] = hsum(acc) + tail + d_skip * u[t];
+    }
+}
+
+/// [`row_forward`] for N = K·W, the state held in K local vectors (registers) for the whole
+/// row. In the general loop h lives in `h`'s memory, and its store → load sat on the
+/// recurrence's serial chain every step.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_forward_regs<T: Real, const W: usize, const K: usize>(
+    u: &[T],
+    dt: &[T],
+    a: &[T],
+    bt: &[T],
+    ct: &[T],
+    d_skip: T,
+    h: &mut [T],
+    y: &mut [T],
+    mut hist: Option<(&mut [T], &mut [T])>,
+) {
+    let n = K * W;
+    let (mut hv, mut av) = ([[T::ZERO; W]; K], [[T::ZERO; W]; K]);
+    for k in 0..K {
+        hv[k].copy_from_slice(&h[k * W..(k + 1) * W]);
+        av[k].copy_from_slice(&a[k * W..(k + 1) * W]);
+    }
+    for (t, yt) in y.iter_mut().enumerate() {
+        let dtt = dt[t];
+        let du = dtt * u[t];
+        let (b_t, c_t) = (&bt[t * n..(t + 1) * n], &ct[t * n..(t + 1) * n]);
+        let mut acc = [T::ZERO; W];
+        for k in 0..K {
+            let mut da = [T::ZERO; W];
+            for j in 0..W {
+                da[j] = (dtt * av[k][j]).exp_();
+                hv[k][j] = da[j] * hv[k][j] + du * b_t[k * W + j];
+                acc[j] += c_t[k * W + j] * hv[k][j];
+            }
+            if let Some((hs, das)) = hist.as_mut() {
+                let at = t * n + k * W;
+                hs[at..at + W].copy_from_slice(&hv[k]);
+                das[at..at + W].copy_from_slice(&da);
+            }
+        }
+        *yt = hsum(acc) + d_skip * u[t];
+    }
+    for k in 0..K {
+        h[k * W..(k + 1) * W].copy_from_slice(&hv[k]);
     }
 }
 
