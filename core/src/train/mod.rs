@@ -141,6 +141,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Devices a step trains on (the first and the replicas): each step sees this many batches.
+    pub fn devices(&self) -> usize {
+        1 + self.replicas.len()
+    }
+
     /// Learning rate at `step`: linear warm-up, then cosine decay to `min_lr_ratio · lr`.
     pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup_steps {

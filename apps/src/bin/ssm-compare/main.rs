@@ -364,7 +364,7 @@ fn train_one(
     }?;
     write_json(&out.join("config.json"), &cfg)?;
     let train_seconds = fitted.state.train_seconds;
-    let tokens = (fitted.state.step * t.batch * s.seq_len) as f64;
+    let tokens = (fitted.state.step * t.batch * tc.devices() * s.seq_len) as f64;
     let (mut by_len, mut bits) = (serde_json::Map::new(), f64::NAN);
     for (i, (len, batches)) in s.tests.iter().enumerate() {
         let st = test_stats(&fitted.model, batches, device);

@@ -199,8 +199,8 @@ fn train_and_report(
     let model = fitted.model.valid();
     let r = evaluate(&model, test, &info.stats, info.config.classes(), batch.max(64), device);
     fitted.state.epochs.last().context("no evaluation ran")?;
-    // training throughput over the whole run (steps × batch / seconds of training steps)
-    let train_ips = (fitted.state.step * batch) as f64 / fitted.state.train_seconds.max(1e-9);
+    // training throughput over the whole run (steps × batch × devices / seconds of training)
+    let train_ips = (fitted.state.step * batch * tc.devices()) as f64 / fitted.state.train_seconds.max(1e-9);
     let mp = out.join("metrics.json");
     let mut metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&mp).with_context(|| format!("{}", mp.display()))?)?;
