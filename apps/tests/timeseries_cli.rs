@@ -22,7 +22,12 @@ fn forecast_train_eval_and_plot() {
     let mut text = String::from("date,a,OT\n");
     for i in 0..400 {
         let t = i as f64;
-        text.push_str(&format!("2021-01-01 {i},{},{}\n", (t / 5.0).sin(), (t / 7.0).cos() + 0.01 * t));
+        let (day, hour) = (1 + i / 24, i % 24);
+        text.push_str(&format!(
+            "2021-01-{day:02} {hour:02}:00:00,{},{}\n",
+            (t / 5.0).sin(),
+            (t / 7.0).cos() + 0.01 * t
+        ));
     }
     std::fs::write(&csv, text).unwrap();
     let out = d.join("run");
@@ -35,6 +40,8 @@ fn forecast_train_eval_and_plot() {
         .unwrap();
     let s = ok(&o);
     assert!(s.contains("test MSE"), "{s}");
+    // hourly dates: a residual cycle of one day, which eval and forecast load back
+    assert!(s.contains("residual cycle of 24 rows"), "{s}");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     // 20 % of 400 rows, lookback overlap: 80 + 24 rows → 104 − 36 + 1 windows
