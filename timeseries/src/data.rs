@@ -160,13 +160,18 @@ fn seconds(s: &str) -> Option<i64> {
     let ymd: Vec<i64> = day.split(['-', '/']).map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let hms: Vec<i64> = time.split(':').map(|p| p.parse::<f64>().ok().map(|v| v as i64)).collect::<Option<_>>()?;
     let ([y, m, dd], [h, mi, rest @ ..]) = (ymd.as_slice(), hms.as_slice()) else { return None };
+    let sec = rest.first().copied().unwrap_or(0);
+    let valid = (1..=9999).contains(y) && (1..=12).contains(m) && (1..=31).contains(dd);
+    if !valid || !(0..=24).contains(h) || !(0..60).contains(mi) || !(0..=60).contains(&sec) {
+        return None;
+    }
     // Days from the civil date (Howard Hinnant's `days_from_civil`).
     let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + dd - 1;
     let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + rest.first().copied().unwrap_or(0))
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 /// How a series is cut into train / validation / test.
@@ -380,6 +385,8 @@ mod tests {
         assert_eq!(table(&["1990-01-01", "1990-01-02", "1990-01-03"]).rows_per_day(), None);
         assert_eq!(table(&["2016-07-01 00:00", "2016-07-01 01:00", "2016-07-01 03:00"]).rows_per_day(), None);
         assert_eq!(table(&["x", "y"]).rows_per_day(), None);
+        assert_eq!(table(&["99999999999999-01-01", "2016-13-01"]).rows_per_day(), None, "out of range");
+        assert_eq!(table(&["2016-01-01 9999999999:00", "2016-01-01 00:99"]).rows_per_day(), None);
         assert_eq!(Table::generated().rows_per_day(), None);
     }
 
