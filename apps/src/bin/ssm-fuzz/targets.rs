@@ -83,6 +83,7 @@ fn vision_split(dir: &Path) -> Result<()> {
 
 fn series(path: &Path) -> Result<()> {
     let t = ssm_timeseries::data::Table::read(path)?;
+    let _ = t.rows_per_day(); // the date parser behind `train`'s default cycle
     let _ = ssm_timeseries::data::Protocol::for_path(path).splits(t.rows, 4);
     Ok(())
 }
