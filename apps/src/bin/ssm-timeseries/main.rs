@@ -232,7 +232,7 @@ fn train(a: TrainArgs) -> Result<()> {
     adev.seed(t.seed);
     let model = info.config.init_forecaster(info.cycle, sp.train.vars, &adev);
     let params = model.num_params();
-    let cycle = if model.cycle.is_some() { format!(", residual cycle of {} rows", info.cycle) } else { String::new() };
+    let cycle = model.cycle.as_ref().map(|c| format!(", residual cycle of {} rows", c.period())).unwrap_or_default();
     println!("{}: {params} parameters{cycle}", info.config.name());
     let tc = TrainConfig {
         keep_best: a.selection.select == Select::Best,
