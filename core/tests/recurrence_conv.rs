@@ -199,7 +199,9 @@ fn direct_conv(u: &[f64], k: &[f64], [b, h, l]: [usize; 3], lk: usize) -> Vec<f6
 fn causal_conv_matches_direct_reference_and_fd() {
     let (adev, dev) = (Device::flex().autodiff(), Device::flex());
     for (si, &([b, h, l], lk)) in
-        [([2, 3, 10], 10), ([1, 1, 1], 1), ([2, 4, 33], 7), ([1, 2, 100], 100)].iter().enumerate()
+        [([2, 3, 10], 10), ([1, 1, 1], 1), ([2, 4, 33], 7), ([1, 2, 100], 100), ([3, 2, 5], 8), ([2, 2, 70], 33)]
+            .iter()
+            .enumerate()
     {
         let make = |d: &Device| {
             let mut r = rng(60 + si as u64);

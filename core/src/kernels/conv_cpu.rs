@@ -7,6 +7,9 @@
 //!
 //! Backward (correlations): ∂u[s] = Σ_t g[t] k[t−s] = IFFT(Ĝ · conj(K̂)), and
 //! ∂k[j] = Σ_b Σ_t g[b,t] u[b,t−j] = IFFT(Σ_b Ĝ_b · conj(Û_b)), both cut to their lengths.
+//!
+//! Short kernels (Lk ≤ [`DIRECT_MAX_TAPS`], e.g. Mamba's 4-tap convolution) take the direct sums
+//! instead: Lk vectorised multiply-adds per output beat three FFTs of length ≥ L + Lk.
 
 use super::real::Real;
 use rayon::prelude::*;
@@ -25,6 +28,35 @@ pub struct ConvDims {
 impl ConvDims {
     pub fn fft_len(&self) -> usize {
         (self.len + self.kernel_len).next_power_of_two()
+    }
+    fn direct(&self) -> bool {
+        self.kernel_len <= DIRECT_MAX_TAPS
+    }
+}
+
+/// The longest kernel convolved by direct sums rather than by FFT.
+pub const DIRECT_MAX_TAPS: usize = 32;
+
+/// y = k ∗ u on one row by direct sums: y[t] = Σ_{j ≤ t} k[j] u[t − j].
+fn direct_row<T: Real>(u: &[T], k: &[T], y: &mut [T]) {
+    y.fill(T::ZERO);
+    for (j, &kj) in k.iter().enumerate().take(u.len()) {
+        for (o, &x) in y[j..].iter_mut().zip(u) {
+            *o += kj * x;
+        }
+    }
+}
+
+/// One row's backward by direct sums: ∂u[s] = Σ_j k[j] g[s + j] into `gu`, ∂k[j] += Σ_t g[t] u[t − j].
+fn direct_row_backward<T: Real>(u: &[T], k: &[T], g: &[T], gu: &mut [T], gk: &mut [T]) {
+    gu.fill(T::ZERO);
+    for (j, (&kj, gkj)) in k.iter().zip(gk.iter_mut()).enumerate().take(u.len()) {
+        let mut dot = T::ZERO;
+        for ((o, &gv), &uv) in gu.iter_mut().zip(&g[j..]).zip(u) {
+            *o += kj * gv;
+            dot += gv * uv;
+        }
+        *gkj += dot;
     }
 }
 
@@ -70,9 +102,17 @@ impl<T> SharedMut<T> {
 
 /// Forward causal convolution; returns y `[B, H, L]`.
 pub fn forward<T: Real + FftNum>(u: &[T], k: &[T], s: ConvDims) -> Vec<T> {
+    let (l, lk) = (s.len, s.kernel_len);
+    if s.direct() {
+        let mut y = vec![T::ZERO; s.batch * s.channels * l];
+        y.par_chunks_mut(l.max(1)).enumerate().for_each(|(row, out)| {
+            let h = row % s.channels;
+            direct_row(&u[row * l..(row + 1) * l], &k[h * lk..(h + 1) * lk], out);
+        });
+        return y;
+    }
     let n = s.fft_len();
     let p = plans::<T>(n);
-    let (l, lk) = (s.len, s.kernel_len);
     let mut y = vec![T::ZERO; s.batch * s.channels * l];
     let py = SharedMut(y.as_mut_ptr());
     (0..s.channels).into_par_iter().for_each(|h| {
@@ -96,12 +136,23 @@ pub fn forward<T: Real + FftNum>(u: &[T], k: &[T], s: ConvDims) -> Vec<T> {
 
 /// Backward causal convolution; returns (grad u `[B,H,L]`, grad k `[H,Lk]`).
 pub fn backward<T: Real + FftNum>(u: &[T], k: &[T], g: &[T], s: ConvDims) -> (Vec<T>, Vec<T>) {
-    let n = s.fft_len();
-    let p = plans::<T>(n);
     let (l, lk) = (s.len, s.kernel_len);
     let mut gu = vec![T::ZERO; s.batch * s.channels * l];
     let mut gk = vec![T::ZERO; s.channels * lk];
     let pu = SharedMut(gu.as_mut_ptr());
+    if s.direct() {
+        gk.par_chunks_mut(lk.max(1)).enumerate().for_each(|(h, gk_row)| {
+            for b in 0..s.batch {
+                let row = (b * s.channels + h) * l;
+                // SAFETY: row (b, h) is written by this task only.
+                let out = unsafe { std::slice::from_raw_parts_mut(pu.get().add(row), l) };
+                direct_row_backward(&u[row..row + l], &k[h * lk..(h + 1) * lk], &g[row..row + l], out, gk_row);
+            }
+        });
+        return (gu, gk);
+    }
+    let n = s.fft_len();
+    let p = plans::<T>(n);
     gk.par_chunks_mut(lk.max(1)).enumerate().for_each(|(h, gk_row)| {
         let zero = Complex::new(T::ZERO, T::ZERO);
         let mut buf = vec![T::ZERO; n];

@@ -360,15 +360,22 @@ pub fn causal_conv_history(u: Tensor<3>, k: Tensor<2>, history: Option<Tensor<3>
     let [b, h, l] = u.dims();
     let lk = k.dims()[1];
     assert!(lk >= 2, "causal_conv_history: the kernel needs at least 2 taps, got {:?}", k.dims());
-    let fresh = history.is_none();
+    if history.is_none() && l > 1 {
+        // Zero history: only the first min(L, Lk) taps can reach an output.
+        let y = causal_conv(u.clone(), k.narrow(1, 0, lk.min(l)));
+        let last = if l >= lk - 1 {
+            u.narrow(2, l - (lk - 1), lk - 1)
+        } else {
+            let zeros = Tensor::<3>::zeros([b, h, lk - 1 - l], &u.device()).cast(u.dtype());
+            Tensor::cat(vec![zeros, u], 2)
+        };
+        return (y, last);
+    }
     let hist = history.unwrap_or_else(|| Tensor::<3>::zeros([b, h, lk - 1], &u.device()).cast(u.dtype()));
     assert_eq!(hist.dims(), [b, h, lk - 1], "causal_conv_history: history must be [B, H, Lk − 1] for k {:?}", k.dims());
-    let all = Tensor::cat(vec![hist, u.clone()], 2); // [B, H, Lk − 1 + L]
+    let all = Tensor::cat(vec![hist, u], 2); // [B, H, Lk − 1 + L]
     let y = if l == 1 {
         (all.clone() * k.flip([1]).unsqueeze_dim::<3>(0)).sum_dim(2)
-    } else if fresh {
-        // Zero history: only the first min(L, Lk) taps can reach an output.
-        causal_conv(u, k.narrow(1, 0, lk.min(l)))
     } else {
         causal_conv(all.clone(), k).narrow(2, lk - 1, l)
     };

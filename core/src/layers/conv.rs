@@ -2,6 +2,7 @@
 //! truncated to the first L outputs: `y[c, t] = bias[c] + Σ_j w[c, j] · x[c, t − (K−1) + j]`.
 //! Its recurrent state is the last K−1 inputs, so a step is the same call with L = 1.
 
+use crate::kernels::causal_conv_history;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
@@ -31,21 +32,23 @@ impl DepthwiseConv1d {
         Tensor::zeros([batch, self.weight.dims()[0], self.kernel() - 1], device)
     }
 
-    /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]`; returns the
-    /// output `[B, C, L]` and the new history (the last K−1 inputs).
-    pub fn forward(&self, x: Tensor<3>, history: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-        let [_, c, l] = x.dims();
+    /// Causal convolution of `x` `[B, C, L]` preceded by `history` `[B, C, K−1]` (zeros when
+    /// `None`); returns the output `[B, C, L]` and the new history (the last K−1 inputs). It runs
+    /// as one causal-convolution kernel call with k[c, s] = w[c, K−1−s] (direct sums for short K).
+    pub fn forward(&self, x: Tensor<3>, history: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+        let [b, c, l] = x.dims();
         let k = self.kernel();
-        let padded = Tensor::cat(vec![history, x], 2); // [B, C, L + K − 1]
         let w = self.weight.val().reshape([c, k]);
-        let mut y = padded.clone().narrow(2, 0, l) * w.clone().narrow(1, 0, 1).reshape([1, c, 1]);
-        for j in 1..k {
-            y = y + padded.clone().narrow(2, j, l) * w.clone().narrow(1, j, 1).reshape([1, c, 1]);
+        let (y, new_history) = if k == 1 {
+            let empty = history.unwrap_or_else(|| self.init_history(b, &x.device()));
+            (x * w.reshape([1, c, 1]), empty)
+        } else {
+            causal_conv_history(x, w.flip([1]), history)
+        };
+        debug_assert_eq!(y.dims(), [b, c, l]);
+        match &self.bias {
+            Some(bias) => (y + bias.val().reshape([1, c, 1]), new_history),
+            None => (y, new_history),
         }
-        if let Some(b) = &self.bias {
-            y = y + b.val().reshape([1, c, 1]);
-        }
-        let new_history = padded.narrow(2, l, k - 1);
-        (y, new_history)
     }
 }

@@ -152,7 +152,7 @@ impl SequenceMixer for Hawk {
         let [b, l, _] = x.dims();
         let s = state.unwrap_or_else(|| self.init_state(b, &x.device()));
         let y = gelu(self.linear_y.forward(x.clone()));
-        let (conv, history) = self.conv_1d.forward(self.linear_x.forward(x).swap_dims(1, 2), s.conv);
+        let (conv, history) = self.conv_1d.forward(self.linear_x.forward(x).swap_dims(1, 2), Some(s.conv));
         let (a, input) = self.gates(conv.swap_dims(1, 2));
         let h = linear_recurrence(a, input, Some(s.h), false); // [B, L, d_rnn]
         let r = h.dims()[2];
@@ -163,7 +163,7 @@ impl SequenceMixer for Hawk {
     /// One token `x` `[B, D]`.
     fn step(&self, x: Tensor<2>, state: HawkState) -> (Tensor<2>, HawkState) {
         let y = gelu(self.linear_y.forward(x.clone()));
-        let (conv, history) = self.conv_1d.forward(self.linear_x.forward(x).unsqueeze_dim::<3>(2), state.conv);
+        let (conv, history) = self.conv_1d.forward(self.linear_x.forward(x).unsqueeze_dim::<3>(2), Some(state.conv));
         let [b, r, _] = conv.dims();
         let (a, input) = self.gates(conv.reshape([b, r]));
         let h = a * state.h + input;

@@ -176,11 +176,11 @@ impl SequenceMixer for Hyena {
     }
 
     fn forward(&self, x: Tensor<3>, state: Option<HyenaState>) -> (Tensor<3>, HyenaState) {
-        let [b, _, d] = x.dims();
+        let [_, _, d] = x.dims();
         // No state: zero histories, which the long convolutions skip (kernels cut to the length).
-        let (short0, histories): (Tensor<3>, Vec<Option<Tensor<3>>>) = match state {
-            Some(s) => (s.short, s.long.into_iter().map(Some).collect()),
-            None => (self.short_filter.init_history(b, &x.device()), self.filters.iter().map(|_| None).collect()),
+        let (short0, histories): (Option<Tensor<3>>, Vec<Option<Tensor<3>>>) = match state {
+            Some(s) => (Some(s.short), s.long.into_iter().map(Some).collect()),
+            None => (None, self.filters.iter().map(|_| None).collect()),
         };
         let (uc, short) = self.short_filter.forward(self.in_proj.forward(x).swap_dims(1, 2), short0); // [B, (N+1)D, L]
         let n = self.filters.len() + 1;

@@ -154,6 +154,16 @@ impl Mamba {
     }
 }
 
+/// Outputs `from..from + len` of `linear` for `xt` `[B, d_in, L]`, channel-major: `[B, len, L]`.
+fn channel_major(linear: &Linear, from: usize, len: usize, xt: Tensor<3>) -> Tensor<3> {
+    let w = linear.weight.val().narrow(1, from, len).transpose().unsqueeze::<3>(); // [1, len, d_in]
+    let y = w.matmul(xt);
+    match &linear.bias {
+        Some(b) => y + b.val().narrow(0, from, len).reshape([1, len, 1]),
+        None => y,
+    }
+}
+
 impl SequenceMixer for Mamba {
     type State = MambaState;
 
@@ -170,23 +180,24 @@ impl SequenceMixer for Mamba {
 
     /// Parallel form over `x` `[B, L, d_model]`, from `state` (zero when `None`).
     fn forward(&self, x: Tensor<3>, state: Option<MambaState>) -> (Tensor<3>, MambaState) {
-        let [b, _, _] = x.dims();
         let (e, n, r) = (self.d_inner, self.d_state, self.dt_rank);
         // Without a state, the conv history is zeros and the scan starts from h0 = 0 (no h0 input).
         let (history, h0) = match state {
-            Some(s) => (s.conv, Some(s.ssm)),
-            None => (self.conv1d.init_history(b, &x.device()), None),
+            Some(s) => (Some(s.conv), Some(s.ssm)),
+            None => (None, None),
         };
-        let xz = self.in_proj.forward(x);
-        let xs = xz.clone().narrow(2, 0, e).swap_dims(1, 2); // [B, E, L]
-        let z = xz.narrow(2, e, e).swap_dims(1, 2);
+        // x and z come out channel-major, `[B, E, L]` = W_{x|z}ᵀ · hᵀ, the layout of the conv and
+        // the scan: no transposed copies of them forward, no zero-padded halves backward.
+        let ht = x.swap_dims(1, 2); // [B, d_model, L] (a view)
+        let xs = channel_major(&self.in_proj, 0, e, ht.clone()); // [B, E, L]
+        let z = channel_major(&self.in_proj, e, e, ht);
         let (xc, conv) = self.conv1d.forward(xs, history);
         let u = silu(xc); // [B, E, L]
         let x_dbl = self.x_proj.forward(u.clone().swap_dims(1, 2)); // [B, L, R + 2N]
         let dt = x_dbl.clone().narrow(2, 0, r);
         let bm = x_dbl.clone().narrow(2, r, n).swap_dims(1, 2); // [B, N, L]
         let cm = x_dbl.narrow(2, r + n, n).swap_dims(1, 2);
-        let delta = dt.matmul(self.dt_proj.weight.val().unsqueeze::<3>()).swap_dims(1, 2); // [B, E, L]
+        let delta = self.dt_proj.weight.val().transpose().unsqueeze::<3>().matmul(dt.swap_dims(1, 2)); // [B, E, L]
         let mut args = ScanArgs::new(u, delta, self.a(), bm, cm).d(self.D.val()).z(z).softplus(true);
         if let Some(h0) = h0 {
             args = args.h0(h0);
@@ -205,7 +216,7 @@ impl SequenceMixer for Mamba {
         let xz = linear_rows(&self.in_proj, x);
         let xs = xz.clone().narrow(1, 0, e).unsqueeze_dim::<3>(2); // [B, E, 1]
         let z = xz.narrow(1, e, e);
-        let (xc, conv) = self.conv1d.forward(xs, state.conv);
+        let (xc, conv) = self.conv1d.forward(xs, Some(state.conv));
         let u = silu(xc.squeeze_dim::<2>(2)); // [B, E]
         let x_dbl = linear_rows(&self.x_proj, u.clone());
         let dt = x_dbl.clone().narrow(1, 0, r);

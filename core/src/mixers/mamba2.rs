@@ -308,8 +308,8 @@ impl Mamba2 {
         let [b, l, _] = x.dims();
         let (di, h) = (self.d_inner, self.n_heads);
         let (history, h0) = match state {
-            Some(s) => (s.conv, Some(s.ssm)),
-            None => (self.conv1d.init_history(b, &x.device()), None),
+            Some(s) => (Some(s.conv), Some(s.ssm)),
+            None => (None, None),
         };
         let zxbcdt = self.in_proj.forward(x);
         let z = zxbcdt.clone().narrow(2, 0, di);
@@ -347,7 +347,7 @@ impl Mamba2 {
         let z = zxbcdt.clone().narrow(1, 0, di);
         let xbc = zxbcdt.clone().narrow(1, di, self.conv_dim()).unsqueeze_dim::<3>(2);
         let dt = zxbcdt.narrow(1, di + self.conv_dim(), h).unsqueeze_dim::<3>(1); // [B, 1, H]
-        let (xbc, conv) = self.conv1d.forward(xbc, state.conv);
+        let (xbc, conv) = self.conv1d.forward(xbc, Some(state.conv));
         let (xs, bm, cm) = self.split_xbc(silu(xbc).swap_dims(1, 2)); // L = 1
         let (xs, bm, cm) =
             (xs.reshape([b, h, p]), bm.reshape([b, h, 1, self.d_state]), cm.reshape([b, h, self.d_state, 1]));
