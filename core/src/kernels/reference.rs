@@ -3,6 +3,7 @@
 //! burn's own autodiff. Scans use the Hillis–Steele doubling form (log₂ L steps of O(L) tensor
 //! ops, never a per-timestep slice loop), at the cost of materialising `[B, D, L, N]`.
 
+use super::conv_cpu::DIRECT_MAX_TAPS;
 use super::{ConvArgs, ScanArgs, ScanOutput};
 use crate::complex::ComplexTensor;
 use burn::tensor::Tensor;
@@ -166,10 +167,18 @@ pub fn wkv(w: Tensor<1>, u: Tensor<1>, k: Tensor<3>, v: Tensor<3>, s0: Option<Te
     Tensor::cat(vec![y, last(num), last(den), m], 1)
 }
 
-/// Reference causal convolution by burn-signal's differentiable rfft/irfft (power-of-two size).
+/// Reference causal convolution by burn-signal's differentiable rfft/irfft (power-of-two size),
+/// or for kernels of at most [`DIRECT_MAX_TAPS`] taps as Lk shifted multiply-adds.
 pub fn causal_conv(x: ConvArgs) -> Tensor<3> {
-    let l = x.u.dims()[2];
+    let [b, h, l] = x.u.dims();
     let lk = x.k.dims()[1];
+    if lk <= DIRECT_MAX_TAPS {
+        // y[t] = Σ_j k[j] u[t − j] over u left-padded with Lk − 1 zeros.
+        let zeros = Tensor::<3>::zeros([b, h, lk - 1], &x.u.device()).cast(x.u.dtype());
+        let padded = Tensor::cat(vec![zeros, x.u], 2);
+        let tap = |j: usize| padded.clone().narrow(2, lk - 1 - j, l) * x.k.clone().narrow(1, j, 1).unsqueeze_dim(0);
+        return (1..lk).fold(tap(0), |y, j| y + tap(j));
+    }
     let n = (l + lk).next_power_of_two();
     let (ur, ui) = burn::signal::rfft(x.u, 2, Some(n));
     let (kr, ki) = burn::signal::rfft(x.k.unsqueeze_dim::<3>(0), 2, Some(n));
