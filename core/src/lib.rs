@@ -20,6 +20,9 @@
 //! assert_eq!(u.grad(&grads).unwrap().dims(), [b, d, l]);
 //! ```
 
+// Only for its `x86-v4` feature (burn-flex's matrix products on AVX-512; workspace Cargo.toml).
+use gemm as _;
+
 pub mod backbone;
 pub mod blocks;
 pub mod complex;

@@ -2,7 +2,10 @@
 //! `f32 · int8 × scale`), written with intrinsics: the compiler's own vectorisation of these
 //! loops kept its accumulators on the stack or gathered lanes, and a dot product is the inner
 //! loop of every decode step. Four independent accumulators per row, so the adds of one wait on
-//! memory, not on the previous add; the widened weights never leave registers.
+//! memory, not on the previous add; the widened weights never leave registers. The f32 row
+//! update `acc += Σ x_j · W_j` (four rows per pass) is here too. Both prefetch the weights a
+//! few KiB ahead: the hardware streamers stop at 4 KiB page boundaries, and decode is a read of
+//! every weight once per token.
 //!
 //! Callers reach these only where `simd_level()` reported AVX-512 (see [`super::gemv_cpu::Rows`]).
 
@@ -52,6 +55,9 @@ impl Widen for u16 {
     }
 }
 
+/// How many values ahead of the loads the weights are prefetched.
+const PREFETCH: usize = 1024;
+
 /// `Σ x[c] · w[c]` over `x.len()` values (`w.len() ≥ x.len()`).
 #[target_feature(enable = "avx512f")]
 fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
@@ -63,6 +69,7 @@ fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
     unsafe {
         while c + 64 <= n {
             for (h, acc) in a.iter_mut().enumerate() {
+                _mm_prefetch::<_MM_HINT_T0>(w.as_ptr().wrapping_add(c + 16 * h + PREFETCH).cast());
                 let xv = _mm512_loadu_ps(x.as_ptr().add(c + 16 * h));
                 *acc = _mm512_fmadd_ps(xv, E::load16(w.as_ptr().add(c + 16 * h)), *acc);
             }
@@ -74,6 +81,34 @@ fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
         }
     }
     total(a) + x[c..].iter().zip(&w[c..]).map(|(a, &b)| a * b.to_f32()).sum::<f32>()
+}
+
+/// `acc[c] += Σ_j xs[j] · w[j][c]` over four rows (`w[j].len() ≥ acc.len()`): one pass over
+/// `acc`, every weight line prefetched [`PREFETCH`] values ahead.
+#[target_feature(enable = "avx512f")]
+pub fn axpy4_f32(xs: [f32; 4], w: [&[f32]; 4], acc: &mut [f32]) {
+    let n = acc.len();
+    assert!(w.iter().all(|r| r.len() >= n));
+    let xv = xs.map(|v| _mm512_set1_ps(v));
+    let mut c = 0;
+    // SAFETY: every load and store covers 16 values at c < c + 16 ≤ n ≤ each length; prefetches
+    // of addresses past the end do not fault.
+    unsafe {
+        while c + 16 <= n {
+            let wv: [__m512; 4] = std::array::from_fn(|j| {
+                _mm_prefetch::<_MM_HINT_T0>(w[j].as_ptr().wrapping_add(c + PREFETCH).cast());
+                _mm512_loadu_ps(w[j].as_ptr().add(c))
+            });
+            let lo = _mm512_fmadd_ps(xv[1], wv[1], _mm512_mul_ps(xv[0], wv[0]));
+            let hi = _mm512_fmadd_ps(xv[3], wv[3], _mm512_mul_ps(xv[2], wv[2]));
+            let o = acc.as_mut_ptr().add(c);
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), _mm512_add_ps(lo, hi)));
+            c += 16;
+        }
+    }
+    for (i, o) in acc.iter_mut().enumerate().skip(c) {
+        *o += (xs[0] * w[0][i] + xs[1] * w[1][i]) + (xs[2] * w[2][i] + xs[3] * w[3][i]);
+    }
 }
 
 /// `Σ x[c] · w[c]` (`w.len() ≥ x.len()`).

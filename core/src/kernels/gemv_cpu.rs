@@ -4,8 +4,8 @@
 //! chosen for the memory system, not for FLOPs: every task reads one contiguous run of rows.
 //!
 //! * `y = x · W`,  W `[K, N]` (burn's `Linear` layout): the K rows are split into one
-//!   contiguous range per thread, each accumulating `y += x_k · W_k` into its own `[M, N]`
-//!   partial (L1/L2 resident), and the partials are summed;
+//!   contiguous range per thread, each accumulating `y += Σ_k x_k · W_k` four rows per pass
+//!   into its own `[M, N]` partial (L1/L2 resident), and the partials are summed;
 //! * `y = x · Wᵀ`, W `[N, K]` (an embedding used as the LM head): one dot product per row of W,
 //!   blocks of rows in parallel, written straight into `y`.
 //!
@@ -36,6 +36,13 @@ pub trait Rows<T: Real>: Sync {
     fn shape(&self) -> (usize, usize);
     /// `acc[c] += xv · W[r, c]` for every column (`acc.len() == cols`).
     fn axpy<const W: usize>(&self, r: usize, xv: T, acc: &mut [T]);
+    /// `acc[c] += Σ_j xs[j] · W[r + j, c]` over four consecutive rows.
+    #[inline(always)]
+    fn axpy4<const W: usize>(&self, r: usize, xs: [T; 4], acc: &mut [T]) {
+        for (j, xv) in xs.into_iter().enumerate() {
+            self.axpy::<W>(r + j, xv, acc);
+        }
+    }
     /// `Σ_c x[c] · W[r, c]` (`x.len() == cols`).
     fn dot<const W: usize>(&self, r: usize, x: &[T]) -> T;
 }
@@ -59,6 +66,25 @@ impl<T: Real> Rows<T> for Dense<'_, T> {
         let row = &self.values[r * self.cols..(r + 1) * self.cols];
         for (o, &w) in acc.iter_mut().zip(row) {
             *o += xv * w;
+        }
+    }
+
+    /// One pass over `acc` for four rows: a quarter of the accumulator loads and stores.
+    #[inline(always)]
+    fn axpy4<const W: usize>(&self, r: usize, xs: [T; 4], acc: &mut [T]) {
+        let c = self.cols;
+        let (w0, rest) = self.values[r * c..(r + 4) * c].split_at(c);
+        let (w1, rest) = rest.split_at(c);
+        let (w2, w3) = rest.split_at(c);
+        #[cfg(target_arch = "x86_64")]
+        if W == AVX512_LANES && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+            let (xs, ws) = (xs.map(|v| v.to_f64() as f32), [w0, w1, w2, w3].map(bytemuck::cast_slice::<T, f32>));
+            // SAFETY: W is AVX512_LANES only where the CPU has AVX-512 (see `Rows`).
+            return unsafe { super::gemv_avx512::axpy4_f32(xs, ws, bytemuck::cast_slice_mut(acc)) };
+        }
+        let [x0, x1, x2, x3] = xs;
+        for ((((o, &a), &b), &d), &e) in acc.iter_mut().zip(w0).zip(w1).zip(w2).zip(w3) {
+            *o += (x0 * a + x1 * b) + (x2 * d + x3 * e);
         }
     }
 
@@ -98,9 +124,15 @@ pub fn dot_lanes<T: Real, const W: usize>(a: &[T], b: &[T]) -> T {
 #[inline(always)]
 fn axpy_rows<T: Real, R: Rows<T>, const W: usize>(w: &R, x: &[T], rows: Range<usize>, acc: &mut [T]) {
     let (k, n) = w.shape();
-    for r in rows {
-        for (mi, out) in acc.chunks_exact_mut(n).enumerate() {
-            w.axpy::<W>(r, x[mi * k + r], out);
+    let quads = rows.start..rows.start + rows.len() / 4 * 4;
+    for r in quads.clone().step_by(4) {
+        for (xm, out) in x.chunks_exact(k).zip(acc.chunks_exact_mut(n)) {
+            w.axpy4::<W>(r, [xm[r], xm[r + 1], xm[r + 2], xm[r + 3]], out);
+        }
+    }
+    for r in quads.end..rows.end {
+        for (xm, out) in x.chunks_exact(k).zip(acc.chunks_exact_mut(n)) {
+            w.axpy::<W>(r, xm[r], out);
         }
     }
 }
