@@ -55,8 +55,15 @@ impl Widen for u16 {
     }
 }
 
-/// How many values ahead of the loads the weights are prefetched.
-const PREFETCH: usize = 1024;
+/// How far ahead of the loads the weights are prefetched.
+const PREFETCH_BYTES: usize = 8192;
+
+/// `PREFETCH_BYTES` ahead of `p`: an address for `_mm_prefetch`, which never faults, so it may
+/// lie past the end of the weights.
+#[inline(always)]
+fn ahead<E>(p: *const E) -> *const i8 {
+    p.cast::<i8>().wrapping_add(PREFETCH_BYTES)
+}
 
 /// `Σ x[c] · w[c]` over `x.len()` values (`w.len() ≥ x.len()`).
 #[target_feature(enable = "avx512f")]
@@ -69,7 +76,7 @@ fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
     unsafe {
         while c + 64 <= n {
             for (h, acc) in a.iter_mut().enumerate() {
-                _mm_prefetch::<_MM_HINT_T0>(w.as_ptr().wrapping_add(c + 16 * h + PREFETCH).cast());
+                _mm_prefetch::<_MM_HINT_T1>(ahead(w.as_ptr().wrapping_add(c + 16 * h)));
                 let xv = _mm512_loadu_ps(x.as_ptr().add(c + 16 * h));
                 *acc = _mm512_fmadd_ps(xv, E::load16(w.as_ptr().add(c + 16 * h)), *acc);
             }
@@ -84,7 +91,7 @@ fn dot_widened<E: Widen>(x: &[f32], w: &[E]) -> f32 {
 }
 
 /// `acc[c] += Σ_j xs[j] · w[j][c]` over four rows (`w[j].len() ≥ acc.len()`): one pass over
-/// `acc`, every weight line prefetched [`PREFETCH`] values ahead.
+/// `acc`, every weight line prefetched [`PREFETCH_BYTES`] ahead.
 #[target_feature(enable = "avx512f")]
 pub fn axpy4_f32(xs: [f32; 4], w: [&[f32]; 4], acc: &mut [f32]) {
     let n = acc.len();
@@ -96,7 +103,7 @@ pub fn axpy4_f32(xs: [f32; 4], w: [&[f32]; 4], acc: &mut [f32]) {
     unsafe {
         while c + 16 <= n {
             let wv: [__m512; 4] = std::array::from_fn(|j| {
-                _mm_prefetch::<_MM_HINT_T0>(w[j].as_ptr().wrapping_add(c + PREFETCH).cast());
+                _mm_prefetch::<_MM_HINT_T1>(ahead(w[j].as_ptr().wrapping_add(c)));
                 _mm512_loadu_ps(w[j].as_ptr().add(c))
             });
             let lo = _mm512_fmadd_ps(xv[1], wv[1], _mm512_mul_ps(xv[0], wv[0]));
@@ -141,6 +148,7 @@ pub fn dot_bf16_pairs(x: &[f32], w: &[u16]) -> f32 {
     // are both 512 bits of plain data.
     unsafe {
         let pair = |c: usize| -> (__m512bh, __m512bh) {
+            _mm_prefetch::<_MM_HINT_T1>(ahead(w.as_ptr().wrapping_add(c)));
             let xp = x.as_ptr().add(c);
             let xb = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xp.add(16)), _mm512_loadu_ps(xp));
             (xb, std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(w.as_ptr().add(c).cast())))
@@ -195,6 +203,8 @@ pub fn dot_int8(x: &[f32], q: &[i8], scales: &[f32]) -> f32 {
     // SAFETY: each call reads blocks b (and b + 1) < blocks.
     unsafe {
         while b + 2 <= blocks {
+            // one 64-byte line of weights per two blocks
+            _mm_prefetch::<_MM_HINT_T1>(ahead(q.as_ptr().wrapping_add(b * BLOCK)));
             int8_block(x, q, scales[b], b, &mut a[..2]);
             int8_block(x, q, scales[b + 1], b + 1, &mut a[2..]);
             b += 2;
