@@ -60,6 +60,41 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+unsafe extern "C" {
+    // mimalloc's own option setter (the `mimalloc` crate links mimalloc v2)
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_arena_eager_commit` in mimalloc v2's `mi_option_e` (include/mimalloc.h).
+const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+
+/// Commits mimalloc's arenas on demand instead of eagerly, unless `MIMALLOC_ARENA_EAGER_COMMIT`
+/// is set (the environment wins). Not for calling: [`lazy_arenas!`] runs it before `main`.
+///
+/// Eagerly committed arenas are backed by transparent huge pages: every fresh large
+/// intermediate of a prefill is faulted in and zero-filled 2 MiB at a time, and a decoder's
+/// footprint grows by the unused rest of each huge page. The weights a decoder streams ask for
+/// huge pages themselves (`ssm_core::kernels::gemv_cpu::advise_huge_pages`). Training binaries
+/// keep the default: there the eager huge pages measured faster (S4ND's `ssm-vision bench`).
+pub extern "C" fn commit_arenas_lazily() {
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        // SAFETY: mi_option_set takes no pointers and may be called at any time.
+        unsafe { mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) }
+    }
+}
+
+/// In a binary that decodes language models: [`commit_arenas_lazily`] as an ELF constructor,
+/// which runs before `main` (mimalloc reserves its first arena while the runtime starts).
+#[macro_export]
+macro_rules! lazy_arenas {
+    () => {
+        #[cfg(target_os = "linux")]
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static COMMIT_ARENAS_LAZILY: extern "C" fn() = $crate::commit_arenas_lazily;
+    };
+}
+
 /// A size flag's value parser: a whole number of at least 1 (a zero batch, width or length is a
 /// usage error, not a panic deep inside a kernel).
 pub fn positive(s: &str) -> std::result::Result<usize, String> {

@@ -64,12 +64,12 @@ pub enum Weights {
 
 impl Weights {
     pub fn of<const D: usize>(t: Tensor<D>) -> Self {
-        if let DispatchTensorKind::Flex(BackendTensor::Float(f)) = t.clone().into_dispatch().kind
-            && f.as_slice::<f32>().is_some()
-        {
-            return Weights::Shared(f);
-        }
-        Weights::Owned(host(t))
+        let w = match t.clone().into_dispatch().kind {
+            DispatchTensorKind::Flex(BackendTensor::Float(f)) if f.as_slice::<f32>().is_some() => Weights::Shared(f),
+            _ => Weights::Owned(host(t)),
+        };
+        gemv_cpu::advise_huge_pages(&w);
+        w
     }
 }
 

@@ -348,6 +348,8 @@ fn info(a: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+ssm_apps::lazy_arenas!();
+
 fn main() {
     let defaults =
         [("steps", "2000"), ("batch", "16"), ("lr", "2e-3"), ("weight_decay", "0.1"), ("out", "runs/language")];

@@ -80,6 +80,8 @@ fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
     (0..n).map(|_| r.random_range(0..vocab as u32)).collect()
 }
 
+ssm_apps::lazy_arenas!();
+
 fn main() {
     ssm_apps::exit_on_error(run(ssm_apps::parse_with_defaults(&[])));
 }

@@ -198,6 +198,29 @@ fn dot_simd<T: Real, R: Rows<T>>(simd: Simd, w: &R, x: &[T], r0: usize, out: &mu
     }
 }
 
+/// Asks the kernel to back the whole 2 MiB pages inside `w` with transparent huge pages, now
+/// (`MADV_HUGEPAGE`, then `MADV_COLLAPSE`): a decode step reads every weight once, and in
+/// 4 KiB pages that read also walks the page tables. Called on the weights a decoder keeps;
+/// best effort — where the kernel declines (THP off, an older kernel), nothing changes.
+pub fn advise_huge_pages<T>(w: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = w.as_ptr() as usize;
+        let (a, b) = (start.next_multiple_of(HUGE), (start + std::mem::size_of_val(w)) / HUGE * HUGE);
+        if a < b {
+            // SAFETY: [a, b) lies inside `w`'s allocation; the advice changes how its pages are
+            // backed, never their contents, and the return values are deliberately ignored.
+            unsafe {
+                libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE);
+                libc::madvise(a as *mut libc::c_void, b - a, 25); // MADV_COLLAPSE (Linux 6.1)
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = w;
+}
+
 /// `y [M, N] = x [M, K] · W` for W `[K, N]` (all row-major).
 pub fn x_w_into<T: Real, R: Rows<T>>(w: &R, x: &[T], y: &mut [T]) {
     let (k, n) = w.shape();

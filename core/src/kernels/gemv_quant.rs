@@ -44,7 +44,9 @@ impl QMatrix {
     /// `w` `[rows, cols]` rounded to bf16.
     pub fn bf16(w: &[f32], rows: usize, cols: usize) -> Self {
         assert_eq!(w.len(), rows * cols);
-        Self { rows, cols, store: Store::Bf16(w.iter().map(|&v| to_bf16(v)).collect()) }
+        let v: Vec<u16> = w.iter().map(|&v| to_bf16(v)).collect();
+        super::gemv_cpu::advise_huge_pages(&v);
+        Self { rows, cols, store: Store::Bf16(v) }
     }
 
     /// `w` `[rows, cols]` as int8, each block of 32 along a row scaled by its largest |value| / 127.
@@ -60,6 +62,7 @@ impl QMatrix {
                 q.extend(block.iter().map(|v| (v / s).round().clamp(-127.0, 127.0) as i8));
             }
         }
+        super::gemv_cpu::advise_huge_pages(&q);
         Self { rows, cols, store: Store::Int8 { q, scales } }
     }
 
