@@ -105,6 +105,15 @@ pub fn positive(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// A probability flag's value parser (dropout): a number in [0, 1).
+pub fn probability(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(_) => Err("must be at least 0 and below 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--device` and `--threads`, common to the domain apps.
 #[derive(Args, Debug, Clone)]
 pub struct Machine {
@@ -271,6 +280,12 @@ impl LayoutArgs {
 /// Parses the command line of `C` after setting per-app defaults: `(subcommand, [(arg, value)])`
 /// with `""` for the top-level command.
 pub fn parse_with_defaults<C: Parser>(defaults: &[(&str, &[(&'static str, &'static str)])]) -> C {
+    parse_command(command_with_defaults::<C>(defaults)).0
+}
+
+/// `C`'s clap command with per-app defaults set (see [`parse_with_defaults`]), for an app that
+/// changes more before parsing with [`parse_command`].
+pub fn command_with_defaults<C: Parser>(defaults: &[(&str, &[(&'static str, &'static str)])]) -> clap::Command {
     let mut cmd = C::command();
     for (sub, args) in defaults {
         let apply = |mut c: clap::Command| {
@@ -281,7 +296,13 @@ pub fn parse_with_defaults<C: Parser>(defaults: &[(&str, &[(&'static str, &'stat
         };
         cmd = if sub.is_empty() { apply(cmd) } else { cmd.mut_subcommand(*sub, apply) };
     }
-    let parsed = cmd.try_get_matches().and_then(|m| C::from_arg_matches(&m));
+    cmd
+}
+
+/// Parses the command line with `cmd`: the arguments and clap's matches (which say where each
+/// value came from); a usage error exits as one line.
+pub fn parse_command<C: Parser>(cmd: clap::Command) -> (C, clap::ArgMatches) {
+    let parsed = cmd.try_get_matches().and_then(|m| C::from_arg_matches(&m).map(|c| (c, m)));
     parsed.unwrap_or_else(|e| usage_error(e))
 }
 

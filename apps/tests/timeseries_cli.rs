@@ -72,6 +72,47 @@ fn forecast_train_eval_and_plot() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `--model a+b`: each member trains into its own run directory at its own learning rate; the
+/// ensemble's directory scores the mean of their forecasts, and eval / forecast load it whole.
+#[test]
+fn an_ensemble_trains_its_members_and_scores_their_mean() {
+    let d = tmp("ens");
+    let out = d.join("run");
+    let o = bin()
+        .args(["train", "--model", "dlinear+s-mamba", "--d-model", "16", "--lookback", "48", "--horizon", "24"])
+        .args(["--steps", "4", "--epochs", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let s = ok(&o);
+    assert!(s.contains("ensemble member dlinear") && s.contains("ensemble member s-mamba"), "{s}");
+    assert!(s.contains(", lr 1e-2") && s.contains(", lr 1e-4"), "{s}");
+    let metrics = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("metrics.json")).unwrap()).unwrap()
+    };
+    let (e, a, b) = (metrics(&out), metrics(&out.join("dlinear")), metrics(&out.join("s-mamba")));
+    assert_eq!(e["model"], "dlinear+s-mamba");
+    assert_eq!(e["params"].as_u64().unwrap(), a["params"].as_u64().unwrap() + b["params"].as_u64().unwrap());
+    let mse = |m: &serde_json::Value| m["test_mse"].as_f64().unwrap();
+    assert!(mse(&e).is_finite() && (mse(&e) - mse(&a)).abs() > 1e-9 && (mse(&e) - mse(&b)).abs() > 1e-9);
+    for (dir, m) in [(out.clone(), &e), (out.join("dlinear"), &a)] {
+        let o = bin().args(["eval", "--model"]).arg(&dir).output().unwrap();
+        assert!(ok(&o).contains(&format!("test MSE {:.4}", mse(m))), "{}", dir.display());
+    }
+    let o = bin().args(["forecast", "--model"]).arg(&out).output().unwrap();
+    ok(&o);
+    assert!(out.join("forecast.csv").exists());
+    // `--lr` holds for every member
+    let o = bin()
+        .args(["train", "--model", "dlinear+s-mamba", "--d-model", "16", "--lookback", "48", "--horizon", "24"])
+        .args(["--steps", "1", "--epochs", "1", "--lr", "3e-3", "--out"])
+        .arg(d.join("lr"))
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).matches(", lr 3e-3").count(), 2);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// `--devices`: two CPU replicas train, checkpoint and evaluate like one device does.
 #[test]
 fn data_parallel_training_runs_on_two_replicas() {

@@ -1,7 +1,7 @@
 //! Data sources for the shared runner and the test metrics.
 
 use crate::data::Segment;
-use crate::models::{Classifier, ForecastBatch, ForecastModel, SeqBatch};
+use crate::models::{Classifier, ForecastBatch, ForecastModel, SeqBatch, mean_forecast};
 use crate::uea::TsSet;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -74,20 +74,22 @@ impl DataSource<ForecastBatch> for ForecastSource {
     }
 }
 
-/// Test MSE and MAE over every window of `seg` (no drop_last), target variables, z-scored.
+/// Test MSE and MAE over every window of `seg` (no drop_last), target variables, z-scored, of
+/// the mean forecast of `models` (one model: its own forecast).
 pub fn forecast_metrics(
-    model: &ForecastModel,
+    models: &[ForecastModel],
     seg: &Segment,
     l: usize,
     h: usize,
     device: &Device,
 ) -> (f64, f64, usize) {
-    let model = if device.is_autodiff() { model.valid() } else { model.clone() };
+    let models: Vec<ForecastModel> =
+        models.iter().map(|m| if device.is_autodiff() { m.valid() } else { m.clone() }).collect();
     let n = seg.windows(l, h);
     let (mut se, mut ae, mut count) = (0f64, 0f64, 0usize);
     for c in (0..n).collect::<Vec<_>>().chunks(256) {
         let b = forecast_batch(seg, c, l, h, device);
-        let pred = b.select(model.forward(b.x.clone(), &b.starts));
+        let pred = b.select(mean_forecast(&models, b.x.clone(), &b.starts));
         let truth = b.select(b.y.clone());
         let d = (pred - truth).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         se += d.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();

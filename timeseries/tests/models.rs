@@ -1,13 +1,16 @@
-//! Forecaster shapes, DLinear's decomposition, a model overfitting a tiny series, and the
-//! classifier's invariance to right padding.
+//! Forecaster shapes, DLinear's decomposition, a model overfitting a tiny series, the ensemble's
+//! mean, S-Mamba's dropout, and the classifier's invariance to right padding.
 
+use burn::module::Module;
 use burn::module::Param;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use ssm_core::blocks::BlockConfig;
 use ssm_core::fixtures::{max_abs_diff, values_f32 as vals};
 use ssm_core::mixers::{DEFAULT_MIXER, MIXER_NAMES, MixerConfig};
 use ssm_core::train::{DataSource, TrainConfig, fit};
-use ssm_timeseries::models::{ClassifierConfig, Cycle, ForecastBatch, ForecastConfig, Normalised, SMambaConfig};
+use ssm_timeseries::models::{
+    ClassifierConfig, Cycle, ForecastBatch, ForecastConfig, Normalised, SMambaConfig, mean_forecast,
+};
 
 fn dev() -> Device {
     Device::flex()
@@ -39,6 +42,39 @@ fn every_forecaster_maps_lookback_to_horizon() {
         assert_eq!(m.forward(x.clone()).dims(), [b, h, v], "temporal/{name}");
     }
     assert!(ForecastConfig::by_name("arima", l, h, v, mixer(DEFAULT_MIXER)).is_err());
+}
+
+/// The ensemble's forecast is the mean of its members' (one member: its own forecast).
+#[test]
+fn an_ensemble_forecasts_the_mean_of_its_members() {
+    let (b, l, h, v) = (3, 24, 6, 2);
+    let x = Tensor::<3>::random([b, l, v], Distribution::Normal(0.0, 1.0), &dev());
+    let starts = [0, 5, 11];
+    let mut sm = SMambaConfig::new(l, h);
+    (sm.d_model, sm.d_ff) = (8, 8);
+    let a = ForecastConfig::SMamba(sm).init_forecaster(4, v, &dev());
+    let d = ForecastConfig::by_name("dlinear", l, h, v, mixer(DEFAULT_MIXER)).unwrap().init_forecaster(4, v, &dev());
+    let (fa, fd) = (vals(a.forward(x.clone(), &starts)), vals(d.forward(x.clone(), &starts)));
+    let mean: Vec<f32> = fa.iter().zip(&fd).map(|(p, q)| (p + q) / 2.0).collect();
+    assert!(max_abs_diff(&fa, &fd) > 1e-3, "two different members");
+    assert!(max_abs_diff(&vals(mean_forecast(&[a.clone(), d], x.clone(), &starts)), &mean) < 1e-5);
+    assert!(max_abs_diff(&vals(mean_forecast(&[a], x, &starts)), &fa) < 1e-6);
+}
+
+/// S-Mamba's dropout acts while training only: two training forwards differ, the validation
+/// model's do not.
+#[test]
+fn s_mamba_drops_out_while_training_only() {
+    let (l, h, v) = (16, 4, 3);
+    let adev = dev().autodiff();
+    let x = Tensor::<3>::random([2, l, v], Distribution::Normal(0.0, 1.0), &adev);
+    let mut c = SMambaConfig::new(l, h);
+    (c.d_model, c.d_ff, c.dropout) = (8, 8, 0.5);
+    let m = c.init(&adev);
+    assert!(max_abs_diff(&vals(m.forward(x.clone())), &vals(m.forward(x.clone()))) > 1e-4);
+    let valid = m.valid();
+    let x = x.inner();
+    assert_eq!(vals(valid.forward(x.clone())), vals(valid.forward(x)));
 }
 
 #[test]

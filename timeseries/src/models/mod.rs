@@ -6,6 +6,7 @@
 //! * [`temporal`] — RevIN, patching, any mixer over time per variable.
 //! * [`dlinear`] — DLinear baseline.
 //! * [`cycle`] — CycleNet's residual cycle (RCF), around any of them.
+//! * [`mean_forecast`] — an equal-weight ensemble of independently trained forecasters.
 //! * [`classifier`] — a classifier head over any backbone.
 
 pub mod classifier;
@@ -69,6 +70,17 @@ impl ForecastConfig {
         }
     }
 
+    /// The learning rate this model trains at unless the user sets one, chosen on the ETTh1
+    /// 96→96 validation split: 1e-4 for the deep models (S-Mamba's best validation MSE 0.6836
+    /// there, against 0.6840 at 2e-4 and 0.693 at 1e-3, which overfits after one epoch), 1e-2
+    /// for DLinear (0.6910, against 0.7006 at 1e-3 and 0.7020 at 1e-4).
+    pub fn default_lr(&self) -> f64 {
+        match self {
+            Self::Dlinear(_) => 1e-2,
+            Self::SMamba(_) | Self::Simba(_) | Self::Temporal(_) => 1e-4,
+        }
+    }
+
     pub fn init(&self, device: &Device) -> ForecastNet {
         match self {
             Self::SMamba(c) => ForecastNet::SMamba(c.init(device)),
@@ -124,6 +136,16 @@ impl ForecastModel {
         let h = y.dims()[1];
         n.restore(y + cycle.at(starts, l, h))
     }
+}
+
+/// The mean of the members' forecasts (an equal-weight ensemble of models trained apart):
+/// `ŷ = (1/K) Σₖ fₖ(x)`. Forecasters that look at the data differently (S-Mamba mixes the
+/// variables, DLinear maps each one's past alone) make partly independent errors, which the mean
+/// cancels.
+pub fn mean_forecast(members: &[ForecastModel], x: Tensor<3>, starts: &[usize]) -> Tensor<3> {
+    assert!(!members.is_empty(), "an ensemble needs a member");
+    let sum = members.iter().map(|m| m.forward(x.clone(), starts)).reduce(|a, b| a + b).expect("a member");
+    sum / members.len() as f32
 }
 
 /// Per-window normalisation over time (iTransformer's `use_norm`, RevIN without affine):

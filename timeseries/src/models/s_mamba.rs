@@ -5,15 +5,18 @@
 //!
 //! ```text
 //! x̃          = (x − μ) / σ                              (per window and variate, over time)
-//! tokens     = enc_embedding(x̃ᵀ)                        (L → D per variate)
-//! x          = x + mamba(x) + flip(mamba_r(flip(x)))     (over the variate axis)
-//! x          = norm2(x + conv2(act(conv1(norm1(x)))))    (FFN D → d_ff → D, 1×1 convs)
-//! ŷ          = projector(x)ᵀ · σ + μ                    (D → H)
+//! tokens     = drop(enc_embedding(x̃ᵀ))                  (L → D per variate)
+//! x          = norm1(x + mamba(x) + flip(mamba_r(flip(x))))   (over the variate axis)
+//! x          = norm2(x + drop(conv2(drop(act(conv1(x))))))    (FFN D → d_ff → D, 1×1 convs)
+//! ŷ          = projector(norm(x))ᵀ · σ + μ              (D → H)
 //! ```
+//!
+//! `drop` is dropout with probability `dropout` while training (the released code's
+//! `DataEmbedding_inverted` and `EncoderLayer` use it in these three places).
 
 use super::Normalised;
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -29,12 +32,16 @@ pub struct SMambaConfig {
     pub d_state: usize,
     pub d_conv: usize,
     pub expand: usize,
+    /// Dropout probability while training (checkpoints from before it read 0).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl SMambaConfig {
-    /// The released ETTh1 / 96 settings: D 256, d_ff 256, 2 layers, N 2, d_conv 2, expand 1.
+    /// The released ETTh1 / 96 settings: D 256, d_ff 256, 2 layers, N 2, d_conv 2, expand 1,
+    /// dropout 0.1.
     pub fn new(lookback: usize, horizon: usize) -> Self {
-        Self { lookback, horizon, d_model: 256, d_ff: 256, e_layers: 2, d_state: 2, d_conv: 2, expand: 1 }
+        Self { lookback, horizon, d_model: 256, d_ff: 256, e_layers: 2, d_state: 2, d_conv: 2, expand: 1, dropout: 0.1 }
     }
 
     pub fn init(&self, device: &Device) -> SMamba {
@@ -46,8 +53,10 @@ impl SMambaConfig {
                 .with_expand(self.expand)
                 .init(device)
         };
+        let dropout = || DropoutConfig::new(self.dropout).init();
         SMamba {
             enc_embedding: LinearConfig::new(self.lookback, d).init(device),
+            dropout: dropout(),
             layers: (0..self.e_layers)
                 .map(|_| EncoderLayer {
                     mamba: mamba(),
@@ -56,6 +65,7 @@ impl SMambaConfig {
                     conv2: LinearConfig::new(self.d_ff, d).init(device),
                     norm1: LayerNormConfig::new(d).init(device),
                     norm2: LayerNormConfig::new(d).init(device),
+                    dropout: dropout(),
                 })
                 .collect(),
             norm: LayerNormConfig::new(d).init(device),
@@ -72,6 +82,7 @@ pub struct EncoderLayer {
     pub conv2: Linear,
     pub norm1: LayerNorm,
     pub norm2: LayerNorm,
+    pub dropout: Dropout,
 }
 
 impl EncoderLayer {
@@ -80,7 +91,8 @@ impl EncoderLayer {
         let (f, _) = self.mamba.forward(x.clone(), None);
         let (r, _) = self.mamba_r.forward(x.clone().flip([1]), None);
         let x = self.norm1.forward(x + f + r.flip([1]));
-        let y = self.conv2.forward(relu(self.conv1.forward(x.clone())));
+        let y = self.dropout.forward(relu(self.conv1.forward(x.clone())));
+        let y = self.dropout.forward(self.conv2.forward(y));
         self.norm2.forward(x + y)
     }
 }
@@ -88,6 +100,7 @@ impl EncoderLayer {
 #[derive(Module, Debug)]
 pub struct SMamba {
     pub enc_embedding: Linear,
+    pub dropout: Dropout,
     pub layers: Vec<EncoderLayer>,
     pub norm: LayerNorm,
     pub projector: Linear,
@@ -97,7 +110,7 @@ impl SMamba {
     /// `x` `[B, L, V]` → `[B, H, V]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let n = Normalised::new(x);
-        let mut tokens = self.enc_embedding.forward(n.x.clone().swap_dims(1, 2)); // [B, V, D]
+        let mut tokens = self.dropout.forward(self.enc_embedding.forward(n.x.clone().swap_dims(1, 2))); // [B, V, D]
         for layer in &self.layers {
             tokens = layer.forward(tokens);
         }

@@ -134,7 +134,7 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = LocalArg::GatedGcn)]
     local: LocalArg,
     /// Dropout (default: GCN 0.5 and GAT 0.6 as their papers; Graph-Mamba 0.7).
-    #[arg(long)]
+    #[arg(long, value_parser = ssm_apps::probability)]
     dropout: Option<f64>,
     /// L2 penalty `λ/2 ‖W‖²` (GCN: first layer; GAT, Graph-Mamba: every weight matrix). Default: 5e-4, Graph-Mamba 2e-2.
     #[arg(long)]

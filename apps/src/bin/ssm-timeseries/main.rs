@@ -2,19 +2,19 @@
 //! DLinear baseline) on CSV series, and sequence classification of UEA / UCR `.ts` files.
 
 mod classify;
+mod trained;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
-use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use ssm_apps::{Machine, MixerArgs, TrainFlags, update_metrics, write_json};
-use ssm_core::train::{TrainConfig, fit, load_checkpoint, model_dir, write_atomic};
+use ssm_core::train::{TrainConfig, fit};
 use ssm_timeseries::data::{Mode, Protocol, Scaler, Splits, Table};
 use ssm_timeseries::kalman::{self, KalmanForecaster};
-use ssm_timeseries::models::{ForecastConfig, MODEL_NAMES};
-use ssm_timeseries::train::{ForecastSource, forecast_batch, forecast_metrics};
+use ssm_timeseries::models::{ForecastConfig, ForecastModel, MODEL_NAMES};
+use ssm_timeseries::train::{ForecastSource, forecast_metrics};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -83,9 +83,11 @@ struct TrainArgs {
     lookback: usize,
     #[arg(long, default_value_t = 96, value_parser = ssm_apps::positive)]
     horizon: usize,
-    /// A trained model, or `kalman`: the Kalman-filter baseline (local linear trend, noise
-    /// fitted by maximum likelihood on the training split).
-    #[arg(long, default_value = "s-mamba", value_parser = PossibleValuesParser::new(MODEL_NAMES.iter().copied().chain([kalman::NAME])))]
+    /// The model: one of s-mamba | simba | dlinear | temporal, several joined by `+` (an
+    /// ensemble: each trained in turn into `--out`/NAME, the forecast their mean), or `kalman`:
+    /// the Kalman-filter baseline (local linear trend, noise fitted by maximum likelihood on the
+    /// training split).
+    #[arg(long, default_value = "s-mamba+dlinear", value_parser = model_spec)]
     model: String,
     /// The temporal model's mixer.
     #[command(flatten)]
@@ -94,6 +96,9 @@ struct TrainArgs {
     d_model: Option<usize>,
     #[arg(long, value_parser = ssm_apps::positive)]
     layers: Option<usize>,
+    /// S-Mamba's dropout probability while training (default 0.1, the released setting).
+    #[arg(long, value_parser = ssm_apps::probability)]
+    dropout: Option<f64>,
     /// Residual cycle (CycleNet's RCF) of this many rows around the model; 0 or 1: none.
     /// Default: one day, when the date column advances by a fixed step below a day (ETTh: 24,
     /// ETTm: 96, Weather: 144), else none.
@@ -168,37 +173,114 @@ fn read_json<T: for<'a> Deserialize<'a>>(p: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{}: unreadable", p.display()))
 }
 
-fn train(a: TrainArgs) -> Result<()> {
+/// `ensemble.json` in an ensemble's directory: its members, each a model directory below it.
+#[derive(Serialize, Deserialize)]
+struct EnsembleInfo {
+    members: Vec<String>,
+}
+
+const ENSEMBLE_FILE: &str = "ensemble.json";
+
+/// `--model`: `kalman`, or known models joined by `+`, each at most once.
+fn model_spec(s: &str) -> std::result::Result<String, String> {
+    if s == kalman::NAME {
+        return Ok(s.into());
+    }
+    let names: Vec<&str> = s.split('+').collect();
+    for (i, n) in names.iter().enumerate() {
+        if !MODEL_NAMES.contains(n) {
+            return Err(format!(
+                "unknown model '{n}' (known: {}, {}; join models with +)",
+                MODEL_NAMES.join(", "),
+                kalman::NAME
+            ));
+        }
+        if names[..i].contains(n) {
+            return Err(format!("model '{n}' appears twice"));
+        }
+    }
+    Ok(s.into())
+}
+
+/// What a command reads once for every member: the table and the target variable.
+struct Data {
+    table: Table,
+    protocol: Protocol,
+    target: String,
+}
+
+/// A trained member: its settings, splits, model, parameters and training seconds.
+struct Trained {
+    info: ForecastInfo,
+    sp: Splits,
+    model: ForecastModel,
+    params: usize,
+    seconds: f64,
+}
+
+fn train(a: TrainArgs, lr_given: bool) -> Result<()> {
     let t = &a.train;
     let device = t.device()?;
     if a.data.is_none() {
         println!("no --data given: training on a generated 3-variable series");
     }
     let (table, protocol) = load_table(a.data.as_deref())?;
-    let mode = a.mode;
     let target = a.target.clone().unwrap_or_else(|| table.names.last().cloned().unwrap_or_default());
     if a.model == kalman::NAME {
         return train_kalman(&a, &table, protocol, &target);
     }
+    let data = Data { table, protocol, target };
+    let names: Vec<&str> = a.model.split('+').collect();
+    // Every member's settings and data are checked before anything is written.
+    let mut plans = names.iter().map(|n| plan_member(&a, &data, n)).collect::<Result<Vec<_>>>()?;
+    if plans.len() == 1 {
+        let m = train_member(&a, plans.remove(0), &t.out, lr_given, &device)?;
+        return score(std::slice::from_ref(&m.model), &m, m.info.config.name(), m.params, m.seconds, &t.out, &device);
+    }
+    std::fs::create_dir_all(&t.out).with_context(|| format!("{}", t.out.display()))?;
+    write_json(&t.out.join(ENSEMBLE_FILE), &EnsembleInfo { members: names.iter().map(|n| n.to_string()).collect() })?;
+    let mut members = Vec::new();
+    for (name, plan) in names.iter().zip(plans) {
+        println!("ensemble member {name} → {}", t.out.join(name).display());
+        let m = train_member(&a, plan, &t.out.join(name), lr_given, &device)?;
+        score(std::slice::from_ref(&m.model), &m, name, m.params, m.seconds, &t.out.join(name), &device)?;
+        members.push(m);
+    }
+    let models: Vec<ForecastModel> = members.iter().map(|m| m.model.clone()).collect();
+    let (params, seconds) = (members.iter().map(|m| m.params).sum(), members.iter().map(|m| m.seconds).sum());
+    score(&models, &members[0], &a.model, params, seconds, &t.out, &device)
+}
+
+/// A member about to train: its settings, splits and training windows.
+struct Plan {
+    info: ForecastInfo,
+    sp: Splits,
+    src: ForecastSource,
+}
+
+/// Model `name`'s settings and data under the command's flags (nothing written yet).
+fn plan_member(a: &TrainArgs, d: &Data, name: &str) -> Result<Plan> {
+    let t = &a.train;
     let mixer = a.mixer.config(a.d_model.unwrap_or(64))?;
-    let mut config = ForecastConfig::by_name(&a.model, a.lookback, a.horizon, 0, mixer)?;
+    let mut config = ForecastConfig::by_name(name, a.lookback, a.horizon, 0, mixer)?;
     let mut info = ForecastInfo {
         config: config.clone(),
         data: a.data.clone(),
-        target,
-        mode,
+        target: d.target.clone(),
+        mode: a.mode,
         lookback: a.lookback,
         horizon: a.horizon,
         scaler: Scaler { mean: vec![], std: vec![] },
         names: vec![],
-        cycle: a.cycle.or(table.rows_per_day()).unwrap_or(0),
+        cycle: a.cycle.or(d.table.rows_per_day()).unwrap_or(0),
     };
-    let sp = splits(&table, protocol, &info, a.data.as_deref())?;
+    let sp = splits(&d.table, d.protocol, &info, a.data.as_deref())?;
     match &mut config {
         ForecastConfig::SMamba(c) => {
             c.d_model = a.d_model.unwrap_or(c.d_model);
             c.d_ff = c.d_model;
             c.e_layers = a.layers.unwrap_or(c.e_layers);
+            c.dropout = a.dropout.unwrap_or(c.dropout);
         }
         ForecastConfig::Simba(c) => {
             c.d_model = a.d_model.unwrap_or(c.d_model);
@@ -215,47 +297,67 @@ fn train(a: TrainArgs) -> Result<()> {
     info.names = sp.names.clone();
     println!(
         "{} rows × {} variables; windows: {} train / {} val / {} test (lookback {}, horizon {}, mode {:?}, target {})",
-        table.rows,
+        d.table.rows,
         sp.train.vars,
         sp.train.windows(a.lookback, a.horizon),
         sp.val.windows(a.lookback, a.horizon),
         sp.test.windows(a.lookback, a.horizon),
         a.lookback,
         a.horizon,
-        mode,
+        a.mode,
         info.target
     );
-    let mut src = ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, t.batch, t.seed)?;
-    std::fs::create_dir_all(&t.out).with_context(|| format!("{}", t.out.display()))?;
-    write_json(&t.out.join("timeseries.json"), &info)?;
+    let src = ForecastSource::new(sp.train.clone(), sp.val.clone(), a.lookback, a.horizon, t.batch, t.seed)?;
+    Ok(Plan { info, sp, src })
+}
+
+/// Trains a planned member into `out` (its own complete run directory).
+fn train_member(a: &TrainArgs, plan: Plan, out: &Path, lr_given: bool, device: &Device) -> Result<Trained> {
+    let Plan { info, sp, mut src } = plan;
+    let t = &a.train;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    write_json(&out.join("timeseries.json"), &info)?;
     let adev = device.clone().autodiff();
     adev.seed(t.seed);
     let model = info.config.init_forecaster(info.cycle, sp.train.vars, &adev);
     let params = model.num_params();
+    let lr = if lr_given { t.lr } else { info.config.default_lr() };
     let cycle = model.cycle.as_ref().map(|c| format!(", residual cycle of {} rows", c.period())).unwrap_or_default();
-    println!("{}: {params} parameters{cycle}", info.config.name());
+    println!("{}: {params} parameters{cycle}, lr {lr:e}", info.config.name());
     let tc = TrainConfig {
         keep_best: a.selection.select == Select::Best,
         patience: (a.selection.patience > 0).then_some(a.selection.patience),
-        ..schedule(t, sp.train.windows(a.lookback, a.horizon))
+        lr,
+        ..t.config_in(t.steps_or(|| t.epochs * sp.train.windows(a.lookback, a.horizon).div_ceil(t.batch.max(1))), out)
     };
     let fitted = fit(model, &mut src, &tc, &adev)?;
     if let (true, Some(b)) = (tc.keep_best, fitted.state.best) {
         println!("testing the model of epoch {} (step {}, validation loss {:.4})", b.epoch, b.step, b.eval_loss);
     }
-    let model = fitted.model.valid();
-    let (mse, mae, n) = forecast_metrics(&model, &sp.test, a.lookback, a.horizon, &device);
-    let (vmse, vmae, _) = forecast_metrics(&model, &sp.val, a.lookback, a.horizon, &device);
+    Ok(Trained { info, sp, model: fitted.model.valid(), params, seconds: fitted.state.train_seconds })
+}
+
+/// Scores the mean forecast of `models` on the test and validation splits into `out`'s metrics.
+fn score(
+    models: &[ForecastModel],
+    m: &Trained,
+    name: &str,
+    params: usize,
+    seconds: f64,
+    out: &Path,
+    device: &Device,
+) -> Result<()> {
+    let (l, h) = (m.info.lookback, m.info.horizon);
+    let (mse, mae, n) = forecast_metrics(models, &m.sp.test, l, h, device);
+    let (vmse, vmae, _) = forecast_metrics(models, &m.sp.val, l, h, device);
     update_metrics(
-        &t.out,
-        serde_json::json!({"model": info.config.name(), "params": params, "test_mse": mse, "test_mae": mae,
+        out,
+        serde_json::json!({"model": name, "params": params, "test_mse": mse, "test_mae": mae,
             "test_windows": n, "val_mse": vmse, "val_mae": vmae}),
     )?;
     println!(
-        "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (validation {vmse:.4} / {vmae:.4}); {:.0} s training → {}",
-        info.config.name(),
-        fitted.state.train_seconds,
-        t.out.display()
+        "{name}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (validation {vmse:.4} / {vmae:.4}); {seconds:.0} s training → {}",
+        out.display()
     );
     Ok(())
 }
@@ -295,110 +397,25 @@ fn train_kalman(a: &TrainArgs, table: &Table, protocol: Protocol, target: &str) 
     Ok(())
 }
 
-fn load_forecaster(
-    dir: &Path,
-    data: Option<&Path>,
-    device: &Device,
-) -> Result<(ForecastInfo, Table, Splits, ssm_timeseries::models::ForecastModel)> {
-    if dir.join("kalman.json").exists() {
-        bail!("{}: a Kalman baseline has no checkpoint to evaluate; its scores are in metrics.json", dir.display());
-    }
-    let info: ForecastInfo = read_json(&dir.join("timeseries.json"))?;
-    let path = data.map(Path::to_path_buf).or(info.data.clone());
-    let (table, protocol) = load_table(path.as_deref())?;
-    let sp = splits(&table, protocol, &info, path.as_deref())?;
-    if sp.train.vars != info.names.len() {
-        bail!("the data has {} variables, the model was trained on {}", sp.train.vars, info.names.len());
-    }
-    let model = load_checkpoint(&model_dir(dir), info.config.init_forecaster(info.cycle, info.names.len(), device))?;
-    Ok((info, table, sp, model))
-}
-
-fn eval(a: EvalArgs) -> Result<()> {
-    let device = a.machine.device()?;
-    let (info, _, sp, model) = load_forecaster(&a.model, a.data.as_deref(), &device)?;
-    let (mse, mae, n) = forecast_metrics(&model, &sp.test, info.lookback, info.horizon, &device);
-    println!(
-        "{}: test MSE {mse:.4} MAE {mae:.4} over {n} windows (z-scored, {} target variables)",
-        info.config.name(),
-        sp.test.targets.len()
-    );
-    Ok(())
-}
-
-fn forecast(a: ForecastArgs) -> Result<()> {
-    let device = a.machine.device()?;
-    let (info, table, sp, model) = load_forecaster(&a.model, a.data.as_deref(), &device)?;
-    let (l, h) = (info.lookback, info.horizon);
-    let n = sp.test.windows(l, h);
-    let w = a.window.unwrap_or(n.saturating_sub(1));
-    if w >= n {
-        bail!("--window {w}: the test split has {n} windows");
-    }
-    let b = forecast_batch(&sp.test, &[w], l, h, &device);
-    let pred =
-        model.forward(b.x.clone(), &b.starts).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-    let v = sp.test.vars;
-    let vars: Vec<usize> = match &a.vars {
-        Some(list) => list
-            .split(',')
-            .map(|s| sp.names.iter().position(|n| n == s.trim()).with_context(|| format!("--vars: no variable '{s}'")))
-            .collect::<Result<_>>()?,
-        None => sp.test.targets.iter().copied().take(3).collect(),
-    };
-    let out = a.out.clone().unwrap_or(a.model.clone());
-    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
-    // CSV in original units: step (negative = history), date if known, then truth / forecast per variable.
-    let first_row = sp.ranges[2].start + w;
-    let date = |r: usize| table.dates.as_ref().and_then(|d| d.get(r)).cloned().unwrap_or_default();
-    let mut csv = String::from("step,date");
-    for &j in &vars {
-        csv.push_str(&format!(",{0}_true,{0}_forecast", sp.names[j]));
-    }
-    csv.push('\n');
-    let raw = |t: usize, j: usize| sp.scaler.inverse(j, sp.test.values[(w + t) * v + j]);
-    for t in 0..l + h {
-        csv.push_str(&format!("{},{}", t as i64 - l as i64, date(first_row + t)));
-        for &j in &vars {
-            let f = if t >= l { format!("{}", sp.scaler.inverse(j, pred[(t - l) * v + j])) } else { String::new() };
-            csv.push_str(&format!(",{},{f}", raw(t, j)));
-        }
-        csv.push('\n');
-    }
-    write_atomic(&out.join("forecast.csv"), csv.as_bytes())?;
-    for &j in &vars {
-        let hist: Vec<(f64, f64)> = (0..l).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
-        let truth: Vec<(f64, f64)> = (l - 1..l + h).map(|t| (t as f64 - l as f64, raw(t, j) as f64)).collect();
-        let fc: Vec<(f64, f64)> = (0..h).map(|t| (t as f64, sp.scaler.inverse(j, pred[t * v + j]) as f64)).collect();
-        let safe: String = sp.names[j].chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let png = out.join(format!("forecast-{safe}.png"));
-        ssm_core::plot::line_chart(
-            &png,
-            &format!("{} — {} (test window {w})", info.config.name(), sp.names[j]),
-            "step",
-            &sp.names[j],
-            &[("history".into(), hist), ("truth".into(), truth), ("forecast".into(), fc)],
-            ssm_core::plot::Scale::Linear,
-            ssm_core::plot::Scale::Linear,
-        )?;
-        println!("{}", png.display());
-    }
-    println!("{}", out.join("forecast.csv").display());
-    Ok(())
-}
-
-/// The forecasters' learning rate: 1e-4. On ETTh1 96→96 S-Mamba's best validation loss is
-/// 0.683–0.685 there against 0.693 at the runner's 1e-3, which overfits after one epoch.
-const FORECAST_LR: (&str, &str) = ("lr", "1e-4");
-
 fn main() {
-    let forecaster = [TRAIN_DEFAULTS, &[("out", "runs/timeseries"), FORECAST_LR]].concat();
+    let forecaster = [TRAIN_DEFAULTS, &[("out", "runs/timeseries")]].concat();
     let classify = [TRAIN_DEFAULTS, &[("out", "runs/classify")]].concat();
-    let cli: Cli = ssm_apps::parse_with_defaults(&[("train", &forecaster), ("classify-train", &classify)]);
+    // A forecaster trains at its model's own learning rate (`ForecastConfig::default_lr`) unless
+    // `--lr` is given, which then holds for every member of an ensemble.
+    let cmd = ssm_apps::command_with_defaults::<Cli>(&[("train", &forecaster), ("classify-train", &classify)])
+        .mut_subcommand("train", |c| {
+            c.mut_arg("lr", |a| {
+                a.hide_default_value(true).help("Peak learning rate (AdamW, linear warm-up then cosine decay) [default: the model's own: 1e-4, DLinear 1e-2]")
+            })
+        });
+    let (cli, matches): (Cli, _) = ssm_apps::parse_command(cmd);
+    let lr_given = matches
+        .subcommand_matches("train")
+        .is_some_and(|m| m.value_source("lr") == Some(clap::parser::ValueSource::CommandLine));
     ssm_apps::exit_on_error(match cli.cmd {
-        Cmd::Train(a) => train(a),
-        Cmd::Eval(a) => eval(a),
-        Cmd::Forecast(a) => forecast(a),
+        Cmd::Train(a) => train(a, lr_given),
+        Cmd::Eval(a) => trained::eval(a),
+        Cmd::Forecast(a) => trained::forecast(a),
         Cmd::ClassifyTrain(a) => classify::classify_train(a),
         Cmd::ClassifyEval(a) => classify::classify_eval(a),
     });
