@@ -87,7 +87,7 @@ pub fn classify_train(a: ClassifyArgs) -> Result<()> {
     // Evaluation during training uses the training cases (no separate validation split in
     // these archives); the test file is scored once, at the end.
     let mut src = ClassifySource::new(train.clone(), train, stats.clone(), t.batch, t.seed);
-    let tc = schedule(t, src.train.len());
+    let tc = schedule(t, src.train.len(), &t.out);
     let fitted = fit(model, &mut src, &tc, &adev)?;
     let acc = classify_accuracy(&fitted.model.valid(), &test, &stats, &device);
     update_metrics(

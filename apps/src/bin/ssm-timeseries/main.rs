@@ -53,9 +53,9 @@ struct Selection {
 /// cases) unless `--steps` is given.
 pub(crate) const TRAIN_DEFAULTS: &[(&str, &str)] = &[("epochs", "10"), ("weight_decay", "0.01")];
 
-/// The runner's settings for a training set of `items` windows or cases.
-pub(crate) fn schedule(t: &TrainFlags, items: usize) -> TrainConfig {
-    t.config(t.steps_or(|| t.epochs * items.div_ceil(t.batch.max(1))))
+/// The runner's settings for a training set of `items` windows or cases, written to `out`.
+pub(crate) fn schedule(t: &TrainFlags, items: usize, out: &Path) -> TrainConfig {
+    t.config_in(t.steps_or(|| t.epochs * items.div_ceil(t.batch.max(1))), out)
 }
 
 /// Which model the test split scores.
@@ -328,7 +328,7 @@ fn train_member(a: &TrainArgs, plan: Plan, out: &Path, lr_given: bool, device: &
         keep_best: a.selection.select == Select::Best,
         patience: (a.selection.patience > 0).then_some(a.selection.patience),
         lr,
-        ..t.config_in(t.steps_or(|| t.epochs * sp.train.windows(a.lookback, a.horizon).div_ceil(t.batch.max(1))), out)
+        ..schedule(t, sp.train.windows(a.lookback, a.horizon), out)
     };
     let fitted = fit(model, &mut src, &tc, &adev)?;
     if let (true, Some(b)) = (tc.keep_best, fitted.state.best) {
