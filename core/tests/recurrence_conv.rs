@@ -1,4 +1,5 @@
-//! Linear recurrences (real, complex), causal FFT convolution and the S4D kernel.
+//! Linear recurrences (real, complex), causal FFT convolution, the fused bias + silu after a
+//! convolution, and the S4D kernel.
 
 mod common;
 use burn::tensor::{DType, Device, Tensor};
@@ -7,7 +8,7 @@ use ssm_core::ComplexTensor;
 use ssm_core::fixtures::{SafeFile, fixture_or_skip};
 use ssm_core::kernels::s4d::{s4d_conv, s4d_kernel};
 use ssm_core::kernels::step::{linear_recurrence_complex_step, linear_recurrence_step};
-use ssm_core::kernels::{ConvArgs, causal_conv, linear_recurrence, linear_recurrence_complex, reference};
+use ssm_core::kernels::{ConvArgs, bias_silu, causal_conv, linear_recurrence, linear_recurrence_complex, reference};
 
 const SHAPES: &[[usize; 3]] = &[[2, 9, 5], [1, 1, 3], [3, 17, 70], [1, 4, 1]];
 
@@ -238,6 +239,49 @@ fn causal_conv_matches_direct_reference_and_fd() {
             &mut r,
             12,
         );
+    }
+}
+
+/// `bias_silu` (one kernel) against `silu(x + b)` as tensor ops, in f64 and f32 and both with
+/// and without the bias; its gradients against finite differences.
+#[test]
+fn bias_silu_matches_tensor_ops_and_fd() {
+    let (adev, dev) = (Device::flex().autodiff(), Device::flex());
+    let ops = |x: Tensor<3>, b: Option<Tensor<1>>| {
+        let c = x.dims()[1];
+        burn::tensor::activation::silu(match b {
+            Some(b) => x + b.reshape([1, c, 1]),
+            None => x,
+        })
+    };
+    for (si, &[b, c, l]) in [[2, 3, 10], [1, 1, 1], [3, 5, 37], [1, 2, 70]].iter().enumerate() {
+        let make = |d: &Device| {
+            let mut r = rng(80 + si as u64);
+            (
+                rand_t(&mut r, [b, c, l], -6.0, 6.0, d),
+                rand_t(&mut r, [c], -1.0, 1.0, d),
+                rand_t(&mut r, [b, c, l], -1.0, 1.0, d),
+            )
+        };
+        let (px, pb, pw) = make(&dev);
+        for bias in [Some(pb.clone()), None] {
+            assert_close(
+                &format!("shape {si} f64"),
+                &bias_silu(px.clone(), bias.clone()),
+                &ops(px.clone(), bias.clone()),
+                1e-12,
+            );
+            let (x32, b32) = (f32(px.clone()), bias.map(|t| t.cast(DType::F32)));
+            let (got, want) = (bias_silu(x32.clone(), b32.clone()), ops(x32, b32));
+            assert_close(&format!("shape {si} f32"), &got.cast(DType::F64), &want.cast(DType::F64), 1e-6);
+        }
+        let (x, bb, w) = make(&adev);
+        let (x, bb) = (x.require_grad(), bb.require_grad());
+        let grads = (bias_silu(x.clone(), Some(bb.clone())) * w).sum().backward();
+        let mut r = rng(4);
+        let f = |t: Tensor<3>, bias: Tensor<1>| dot(bias_silu(t, Some(bias)), &pw);
+        check_fd(&format!("shape {si} x"), &px, &x.grad(&grads).unwrap(), &|t| f(t, pb.clone()), &mut r, 12);
+        check_fd(&format!("shape {si} bias"), &pb, &bb.grad(&grads).unwrap(), &|t| f(px.clone(), t), &mut r, 12);
     }
 }
 

@@ -151,6 +151,20 @@ impl<B: Backend + SsmKernels> Backward<B, 2> for ConvBackward {
     }
 }
 
+#[derive(Debug)]
+struct BiasSiluBackward;
+
+impl<B: Backend + SsmKernels> Backward<B, 2> for BiasSiluBackward {
+    type State = (Prim<B>, Prim<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, bias) = ops.state;
+        let g = B::bias_silu_backward(x, bias, grad);
+        register_all!(B, grads, ops.parents, g);
+    }
+}
+
 impl<B: Backend + SsmKernels, C: CheckpointStrategy> SsmKernels for Autodiff<B, C> {
     fn selective_scan(
         u: FloatTensor<Self>,
@@ -317,6 +331,24 @@ impl<B: Backend + SsmKernels, C: CheckpointStrategy> SsmKernels for Autodiff<B, 
             OpsKind::Tracked(prep) => prep.finish((u, k), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
+    }
+
+    fn bias_silu(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let guards = [x.node(), bias.node()];
+        let (x, bias) = (x.into_primitive(), bias.into_primitive());
+        let y = B::bias_silu(x.clone(), bias.clone());
+        match BiasSiluBackward.prepare::<C>(guards).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x, bias), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn bias_silu_backward(
+        _x: FloatTensor<Self>,
+        _bias: FloatTensor<Self>,
+        _dy: FloatTensor<Self>,
+    ) -> Vec<FloatTensor<Self>> {
+        panic!("bias_silu_backward is not differentiable (no double backward)")
     }
 
     fn matmul_rows(_x: FloatTensor<Self>, _w: FloatTensor<Self>, _w_transposed: bool) -> FloatTensor<Self> {

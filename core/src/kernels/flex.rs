@@ -7,6 +7,7 @@ use super::ops::{DELTA_SOFTPLUS, HAS_D, HAS_DELTA_BIAS, HAS_H0, HAS_Z, SsmKernel
 use super::real::Real;
 use super::recurrence_cpu::{self, Cplx, RecDims};
 use super::selective_scan_cpu::{self as scan, ScanDims, ScanInputs, transpose_last2};
+use super::silu_cpu;
 use super::wkv_cpu::{self, WkvDims, WkvInputs};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata, tensor::FloatTensor};
@@ -255,6 +256,18 @@ fn conv_bwd<T: Real + realfft::FftNum>(u: &FlexTensor, k: &FlexTensor, g: &FlexT
     vec![out(gu, &[s.batch, s.channels, s.len]), out(gk, &[s.channels, s.kernel_len])]
 }
 
+fn silu_fwd<T: Real>(x: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let d = dims(x);
+    out(silu_cpu::forward(slice::<T>(x), slice(bias), d[2]), &d)
+}
+
+fn silu_bwd<T: Real>(x: &FlexTensor, bias: &FlexTensor, g: &FlexTensor) -> Vec<FlexTensor> {
+    let d = dims(x);
+    let (gx, gb) = silu_cpu::backward(slice::<T>(x), slice(bias), slice(g), d[2]);
+    let c = gb.len();
+    vec![out(gx, &d), out(gb, &[c])]
+}
+
 fn rows_fwd<T: Real>(x: &FlexTensor, w: &FlexTensor, transposed: bool) -> FlexTensor {
     let (xd, wd) = (dims(x), dims(w));
     let (m, k) = (xd[0], xd[1]);
@@ -407,6 +420,22 @@ impl SsmKernels for Flex {
         let dt = check_dtype(&[&u, &k]);
         let (u, k) = (contiguous(u), contiguous(k));
         by_dtype!(dt, conv_fwd(&u, &k))
+    }
+
+    fn bias_silu(x: FloatTensor<Flex>, bias: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        let dt = check_dtype(&[&x, &bias]);
+        let (x, bias) = (contiguous(x), contiguous(bias));
+        by_dtype!(dt, silu_fwd(&x, &bias))
+    }
+
+    fn bias_silu_backward(
+        x: FloatTensor<Flex>,
+        bias: FloatTensor<Flex>,
+        dy: FloatTensor<Flex>,
+    ) -> Vec<FloatTensor<Flex>> {
+        let dt = check_dtype(&[&x, &bias, &dy]);
+        let (x, bias, dy) = (contiguous(x), contiguous(bias), contiguous(dy));
+        by_dtype!(dt, silu_bwd(&x, &bias, &dy))
     }
 
     fn causal_conv_backward(

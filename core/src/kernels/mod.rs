@@ -62,6 +62,7 @@ pub mod recurrence_cpu;
 pub mod reference;
 pub mod s4d;
 pub mod selective_scan_cpu;
+pub mod silu_cpu;
 pub mod step;
 pub mod wkv_cpu;
 
@@ -350,6 +351,24 @@ pub fn causal_conv(u: Tensor<3>, k: Tensor<2>) -> Tensor<3> {
         return reference::causal_conv(ConvArgs { u, k });
     }
     Tensor::from_dispatch(<Dispatch as SsmKernels>::causal_conv(u.into_dispatch(), k.into_dispatch()))
+}
+
+/// `silu(x + bias[c])` for `x` `[B, C, L]` and an optional per-channel `bias` `[C]` (the
+/// activation after a depthwise convolution), as one kernel pass forward and one backward.
+pub fn bias_silu(x: Tensor<3>, bias: Option<Tensor<1>>) -> Tensor<3> {
+    let [_, c, _] = x.dims();
+    if let Some(b) = &bias {
+        assert_eq!(b.dims(), [c], "bias_silu: bias {:?} must be [C] for x {:?} = [B, C, L]", b.dims(), x.dims());
+    }
+    if !has_kernels(&x.device()) || x.dims().contains(&0) {
+        let v = match bias {
+            Some(b) => x + b.reshape([1, c, 1]),
+            None => x,
+        };
+        return burn::tensor::activation::silu(v);
+    }
+    let bias = bias.unwrap_or_else(|| Tensor::<1>::zeros([c], &x.device()).cast(x.dtype()));
+    Tensor::from_dispatch(<Dispatch as SsmKernels>::bias_silu(x.into_dispatch(), bias.into_dispatch()))
 }
 
 /// A causal convolution of `u` `[B, H, L]` with an explicit kernel `k` `[H, Lk]` that continues

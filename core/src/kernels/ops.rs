@@ -132,6 +132,16 @@ pub trait SsmKernels: Backend {
     /// when `w_transposed`. Inference only (no gradient).
     fn matmul_rows(x: FloatTensor<Self>, w: FloatTensor<Self>, w_transposed: bool) -> FloatTensor<Self>;
 
+    /// `silu(x + bias[c])` over `x [B, C, L]` with `bias [C]`; returns `[B, C, L]`.
+    fn bias_silu(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Gradients `[x, bias]` of [`Self::bias_silu`].
+    fn bias_silu_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> Vec<FloatTensor<Self>>;
+
     /// Gradients `[u, k]` of [`Self::causal_conv`].
     fn causal_conv_backward(
         u: FloatTensor<Self>,

@@ -35,6 +35,7 @@ pub trait Real:
     /// ln(1 + e^x), computed without overflow.
     fn softplus(self) -> Self;
     /// 1 / (1 + e^-x).
+    #[inline(always)]
     fn sigmoid(self) -> Self {
         Self::ONE / (Self::ONE + (-self).exp_())
     }

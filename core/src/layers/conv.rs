@@ -2,7 +2,7 @@
 //! truncated to the first L outputs: `y[c, t] = bias[c] + Σ_j w[c, j] · x[c, t − (K−1) + j]`.
 //! Its recurrent state is the last K−1 inputs, so a step is the same call with L = 1.
 
-use crate::kernels::causal_conv_history;
+use crate::kernels::{bias_silu, causal_conv_history};
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
@@ -36,6 +36,22 @@ impl DepthwiseConv1d {
     /// `None`); returns the output `[B, C, L]` and the new history (the last K−1 inputs). It runs
     /// as one causal-convolution kernel call with k[c, s] = w[c, K−1−s] (direct sums for short K).
     pub fn forward(&self, x: Tensor<3>, history: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+        let (y, new_history) = self.conv(x, history);
+        match &self.bias {
+            Some(bias) => (y + bias.val().reshape([1, bias.dims()[0], 1]), new_history),
+            None => (y, new_history),
+        }
+    }
+
+    /// [`Self::forward`] followed by silu, `silu(conv(x) + bias)`, the bias add and the
+    /// activation fused into one kernel ([`bias_silu`]).
+    pub fn forward_silu(&self, x: Tensor<3>, history: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
+        let (y, new_history) = self.conv(x, history);
+        (bias_silu(y, self.bias.as_ref().map(|b| b.val())), new_history)
+    }
+
+    /// The convolution without its bias.
+    fn conv(&self, x: Tensor<3>, history: Option<Tensor<3>>) -> (Tensor<3>, Tensor<3>) {
         let [b, c, l] = x.dims();
         let k = self.kernel();
         let w = self.weight.val().reshape([c, k]);
@@ -46,9 +62,6 @@ impl DepthwiseConv1d {
             causal_conv_history(x, w.flip([1]), history)
         };
         debug_assert_eq!(y.dims(), [b, c, l]);
-        match &self.bias {
-            Some(bias) => (y + bias.val().reshape([1, c, 1]), new_history),
-            None => (y, new_history),
-        }
+        (y, new_history)
     }
 }

@@ -191,8 +191,7 @@ impl SequenceMixer for Mamba {
         let ht = x.swap_dims(1, 2); // [B, d_model, L] (a view)
         let xs = channel_major(&self.in_proj, 0, e, ht.clone()); // [B, E, L]
         let z = channel_major(&self.in_proj, e, e, ht);
-        let (xc, conv) = self.conv1d.forward(xs, history);
-        let u = silu(xc); // [B, E, L]
+        let (u, conv) = self.conv1d.forward_silu(xs, history); // [B, E, L]
         let x_dbl = self.x_proj.forward(u.clone().swap_dims(1, 2)); // [B, L, R + 2N]
         let dt = x_dbl.clone().narrow(2, 0, r);
         let bm = x_dbl.clone().narrow(2, r, n).swap_dims(1, 2); // [B, N, L]

@@ -315,8 +315,8 @@ impl Mamba2 {
         let z = zxbcdt.clone().narrow(2, 0, di);
         let xbc = zxbcdt.clone().narrow(2, di, self.conv_dim()).swap_dims(1, 2);
         let dt = zxbcdt.narrow(2, di + self.conv_dim(), h);
-        let (xbc, conv) = self.conv1d.forward(xbc, history);
-        let (xs, bm, cm) = self.split_xbc(silu(xbc).swap_dims(1, 2));
+        let (xbc, conv) = self.conv1d.forward_silu(xbc, history);
+        let (xs, bm, cm) = self.split_xbc(xbc.swap_dims(1, 2));
         let delta = self.delta(dt);
         let (y, ssm) = self.ssd(xs.clone(), delta, bm, cm, h0);
         let y = y + xs * self.D.val().reshape([1, 1, h, 1]);

@@ -189,6 +189,14 @@ impl SsmKernels for CubeBackend {
         not_routed("causal_conv")
     }
 
+    fn bias_silu(_: FloatTensor<Self>, _: FloatTensor<Self>) -> FloatTensor<Self> {
+        not_routed("bias_silu")
+    }
+
+    fn bias_silu_backward(_: FloatTensor<Self>, _: FloatTensor<Self>, _: FloatTensor<Self>) -> Vec<FloatTensor<Self>> {
+        not_routed("bias_silu")
+    }
+
     fn matmul_rows(_: FloatTensor<Self>, _: FloatTensor<Self>, _: bool) -> FloatTensor<Self> {
         not_routed("matmul_rows")
     }
