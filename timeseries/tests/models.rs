@@ -77,6 +77,64 @@ fn s_mamba_drops_out_while_training_only() {
     assert_eq!(vals(valid.forward(x.clone())), vals(valid.forward(x)));
 }
 
+/// S-Mamba as it was before its dropout layers (the same record fields otherwise).
+mod before_dropout {
+    use burn::module::Module;
+    use burn::nn::{LayerNorm, Linear};
+    use ssm_core::mixers::Mamba;
+
+    #[derive(Module, Debug)]
+    pub struct EncoderLayer {
+        pub mamba: Mamba,
+        pub mamba_r: Mamba,
+        pub conv1: Linear,
+        pub conv2: Linear,
+        pub norm1: LayerNorm,
+        pub norm2: LayerNorm,
+    }
+
+    #[derive(Module, Debug)]
+    pub struct SMamba {
+        pub enc_embedding: Linear,
+        pub layers: Vec<EncoderLayer>,
+        pub norm: LayerNorm,
+        pub projector: Linear,
+    }
+}
+
+/// A checkpoint written before S-Mamba had dropout layers loads into today's model.
+#[test]
+fn s_mamba_checkpoints_from_before_dropout_load() {
+    let (l, h, v) = (16, 4, 3);
+    let mut c = SMambaConfig::new(l, h);
+    (c.d_model, c.d_ff) = (8, 8);
+    let m = c.init(&dev());
+    let old = before_dropout::SMamba {
+        enc_embedding: m.enc_embedding.clone(),
+        layers: m
+            .layers
+            .iter()
+            .map(|e| before_dropout::EncoderLayer {
+                mamba: e.mamba.clone(),
+                mamba_r: e.mamba_r.clone(),
+                conv1: e.conv1.clone(),
+                conv2: e.conv2.clone(),
+                norm1: e.norm1.clone(),
+                norm2: e.norm2.clone(),
+            })
+            .collect(),
+        norm: m.norm.clone(),
+        projector: m.projector.clone(),
+    };
+    let path = std::env::temp_dir().join(format!("ssm-smamba-before-dropout-{}.bpk", std::process::id()));
+    old.save_file(&path).unwrap();
+    let loaded = c.init(&dev()).try_load_file(&path).expect("an S-Mamba record without dropout layers loads");
+    let x = Tensor::<3>::random([2, l, v], Distribution::Normal(0.0, 1.0), &dev());
+    // (the record's tensors are read lazily from the file)
+    assert_eq!(vals(loaded.forward(x.clone())), vals(m.forward(x)));
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn dlinear_decomposition_adds_back_up() {
     let m = ForecastConfig::by_name("dlinear", 30, 6, 3, mixer(DEFAULT_MIXER)).unwrap().init(&dev());
