@@ -39,6 +39,11 @@ pub trait Real:
     fn sigmoid(self) -> Self {
         Self::ONE / (Self::ONE + (-self).exp_())
     }
+    /// x · σ(x).
+    #[inline(always)]
+    fn silu(self) -> Self {
+        self * self.sigmoid()
+    }
     fn max_(self, o: Self) -> Self {
         if self > o { self } else { o }
     }

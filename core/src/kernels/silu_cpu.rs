@@ -19,8 +19,7 @@ fn min_rows(len: usize) -> usize {
 #[inline(always)]
 fn row_forward<T: Real>(x: &[T], b: T, y: &mut [T]) {
     for (o, &xv) in y.iter_mut().zip(x) {
-        let v = xv + b;
-        *o = v * v.sigmoid();
+        *o = (xv + b).silu();
     }
 }
 

@@ -24,14 +24,15 @@ fn load_forecaster(dir: &Path, data: Option<&Path>, device: &Device) -> Result<L
     if dir.join("kalman.json").exists() {
         bail!("{}: a Kalman baseline has no checkpoint to evaluate; its scores are in metrics.json", dir.display());
     }
+    // An ensemble is named by its members; a single model by its config (below).
     let (name, dirs) = if dir.join(ENSEMBLE_FILE).exists() {
         let e: EnsembleInfo = read_json(&dir.join(ENSEMBLE_FILE))?;
         if e.members.is_empty() {
             bail!("{}: an ensemble without members", dir.join(ENSEMBLE_FILE).display());
         }
-        (e.members.join("+"), e.members.iter().map(|m| dir.join(m)).collect())
+        (Some(e.members.join("+")), e.members.iter().map(|m| dir.join(m)).collect())
     } else {
-        (String::new(), vec![dir.to_path_buf()])
+        (None, vec![dir.to_path_buf()])
     };
     let infos: Vec<ForecastInfo> = dirs.iter().map(|d| read_json(&d.join("timeseries.json"))).collect::<Result<_>>()?;
     let info = &infos[0];
@@ -48,7 +49,7 @@ fn load_forecaster(dir: &Path, data: Option<&Path>, device: &Device) -> Result<L
         }
         models.push(load_checkpoint(&model_dir(d), i.config.init_forecaster(i.cycle, i.names.len(), device))?);
     }
-    let name = if name.is_empty() { info.config.name().to_string() } else { name };
+    let name = name.unwrap_or_else(|| info.config.name().to_string());
     Ok(Loaded { name, info: infos.into_iter().next().expect("a member"), table, sp, models })
 }
 

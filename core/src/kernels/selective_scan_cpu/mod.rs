@@ -72,11 +72,6 @@ pub(super) fn hsum<T: Real, const W: usize>(mut v: [T; W]) -> T {
     v[0]
 }
 
-#[inline(always)]
-fn silu<T: Real>(x: T) -> T {
-    x * x.sigmoid()
-}
-
 /// One row of the forward scan. `h` holds h0 on entry and the final state on exit.
 /// When `hist` is given, h_t and exp(Δ_t A) are stored there (backward recomputation).
 #[inline(always)]
@@ -209,7 +204,7 @@ fn row_full<T: Real, const W: usize>(
     row_forward::<T, W>(u, dt, a, bt, ct, d_skip, h, y, None);
     if let Some(z) = z {
         for (yv, &zv) in y.iter_mut().zip(z) {
-            *yv *= silu(zv);
+            *yv *= zv.silu();
         }
     }
 }
